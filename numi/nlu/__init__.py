@@ -1,0 +1,1 @@
+"""French NLU helpers and custom Rasa components (tokenizer, date extractor)."""

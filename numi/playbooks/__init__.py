@@ -1,0 +1,1 @@
+"""Playbooks as data: one YAML file per scenario, walked by one generic engine."""

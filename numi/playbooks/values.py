@@ -1,0 +1,72 @@
+"""Extraction and validation of the values a playbook step collects."""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Optional
+
+from numi.nlu import dates
+
+EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
+PHONE = re.compile(r"(?:\+33\s?|0033\s?|0)[1-9](?:[\s.\-]?\d{2}){4}")
+TICKET = re.compile(r"\b[Tt][Kk][\s\-]?(\d{1,6})\b")
+CUSTOMER = re.compile(r"\b[Cc][Ll][Tt][\s\-]?(\d{1,6})\b")
+CODE = re.compile(r"\b(\d{6})\b")
+NUMBER = re.compile(r"\b(\d+)\b")
+MAX_TEXT = 2000
+
+
+def normalize_phone(raw: str) -> str:
+    digits = re.sub(r"\D", "", raw)
+    if digits.startswith("0033"):
+        digits = "0" + digits[4:]
+    elif digits.startswith("33") and len(digits) == 11:
+        digits = "0" + digits[2:]
+    return " ".join(digits[i:i + 2] for i in range(0, len(digits), 2))
+
+
+def _now() -> datetime:
+    from numi.clock import to_local, utcnow
+
+    return to_local(utcnow(), "Europe/Paris").replace(tzinfo=None)
+
+
+def extract(collect, msg, now: Optional[datetime] = None) -> Optional[Any]:
+    """The value of `collect.type` in the message, or None when absent/invalid."""
+    text = (msg.text or "").strip()
+    kind = collect.type
+    entity = msg.entity(collect.entity) if collect.entity else None
+    if kind == "email":
+        m = EMAIL.search(str(entity or text))
+        return m.group(0).lower() if m else None
+    if kind == "phone":
+        m = PHONE.search(str(entity or text))
+        return normalize_phone(m.group(0)) if m else None
+    if kind == "ticket_id":
+        m = TICKET.search(str(entity or msg.entity("ticket_id") or text))
+        return f"TK-{int(m.group(1)):05d}" if m else None
+    if kind == "customer_number":
+        m = CUSTOMER.search(str(entity or msg.entity("customer_number") or text))
+        return f"CLT-{int(m.group(1)):05d}" if m else None
+    if kind == "code":
+        m = CODE.search(text)
+        return m.group(1) if m else None
+    if kind == "number":
+        m = NUMBER.search(text)
+        return int(m.group(1)) if m else None
+    if kind in ("date", "datetime"):
+        found = dates.find(text, now or _now())
+        if found is None or (kind == "datetime" and not found.has_time):
+            return None
+        return found.value.isoformat(timespec="minutes")
+    if kind == "name":
+        cleaned = re.sub(r"(?i)^(je m'?appelle|je suis|c'est|moi c'est|mon nom est)\s+", "", text).strip(" .!")
+        return cleaned[:120] if 2 <= len(cleaned) <= 120 and not EMAIL.search(cleaned) else None
+    # free text
+    if collect.options:
+        folded = text.lower()
+        for option in collect.options:
+            if option.lower() in folded:
+                return option
+        return None
+    return text[:MAX_TEXT] if len(text) >= collect.min_length else None

@@ -1,0 +1,1 @@
+"""The durable reminder engine (seed 001), renewal reminders and callbacks."""

@@ -1,0 +1,115 @@
+"""Configuration of numi, read from the environment (12-factor style).
+
+Nothing here performs I/O at import time: `Settings.from_env()` is called by
+entry points (the numi service, the CLI, tests) and the result is passed on.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from datetime import time
+from pathlib import Path
+from typing import Dict, Mapping, Optional, Tuple
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Opening hours, Monday=0 .. Sunday=6: (open, close) or None when closed.
+DEFAULT_OPENING_HOURS: Dict[int, Optional[Tuple[time, time]]] = {
+    0: (time(9, 0), time(18, 0)),
+    1: (time(9, 0), time(18, 0)),
+    2: (time(9, 0), time(18, 0)),
+    3: (time(9, 0), time(18, 0)),
+    4: (time(9, 0), time(18, 0)),
+    5: (time(9, 0), time(12, 0)),
+    6: None,
+}
+
+
+def _parse_hours(spec: str) -> Dict[int, Optional[Tuple[time, time]]]:
+    """Parse "mon-fri 09:00-18:00; sat 09:00-12:00" into a weekday table."""
+    days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    table: Dict[int, Optional[Tuple[time, time]]] = {d: None for d in range(7)}
+    for part in filter(None, (p.strip() for p in spec.split(";"))):
+        day_spec, hours = part.split()
+        start, end = (time.fromisoformat(h) for h in hours.split("-"))
+        if "-" in day_spec:
+            first, last = (days.index(d) for d in day_spec.split("-"))
+            selected = range(first, last + 1)
+        else:
+            selected = [days.index(day_spec)]
+        for d in selected:
+            table[d] = (start, end)
+    return table
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int = 25
+    starttls: bool = False
+    username: Optional[str] = None
+    password: Optional[str] = None
+    sender: str = "numi.support <support@numi.support>"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    secret: str
+    admin_token: Optional[str] = None
+    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_token: Optional[str] = None
+    timezone: str = "Europe/Paris"
+    opening_hours: Mapping[int, Optional[Tuple[time, time]]] = field(
+        default_factory=lambda: dict(DEFAULT_OPENING_HOURS)
+    )
+    smtp: Optional[SmtpSettings] = None
+    mailbox_dir: Path = ROOT / "var" / "mailbox"
+    playbooks_dir: Path = ROOT / "playbooks"
+    config_dir: Path = ROOT / "config"
+    templates_dir: Path = ROOT / "templates"
+    # Reminder engine: daily run time and the window in which messages leave.
+    reminder_run_at: time = time(9, 30)
+    send_window: Tuple[time, time] = (time(9, 0), time(19, 0))
+    scheduler_enabled: bool = True
+    # Human handoff: how long a customer waits before being offered a callback.
+    handoff_pickup_minutes: int = 10
+    max_message_chars: int = 1000
+    demo_data: bool = True
+    webhook_secret: str = ""
+
+    @classmethod
+    def from_env(cls, env: Optional[Mapping[str, str]] = None, **overrides) -> "Settings":
+        env = os.environ if env is None else env
+        smtp = None
+        if env.get("NUMI_SMTP_HOST"):
+            smtp = SmtpSettings(
+                host=env["NUMI_SMTP_HOST"],
+                port=int(env.get("NUMI_SMTP_PORT", "25")),
+                starttls=env.get("NUMI_SMTP_STARTTLS", "0") in ("1", "true", "yes"),
+                username=env.get("NUMI_SMTP_USER") or None,
+                password=env.get("NUMI_SMTP_PASSWORD") or None,
+                sender=env.get("NUMI_SMTP_SENDER", SmtpSettings.sender),
+            )
+        default_db = f"sqlite:///{ROOT / 'var' / 'numi.db'}"
+        settings = cls(
+            database_url=env.get("NUMI_DATABASE_URL", default_db),
+            secret=env.get("NUMI_SECRET", "dev-secret-change-me"),
+            admin_token=env.get("NUMI_ADMIN_TOKEN") or None,
+            rasa_url=env.get("NUMI_RASA_URL", "http://127.0.0.1:5005"),
+            rasa_token=env.get("NUMI_RASA_TOKEN") or None,
+            timezone=env.get("NUMI_TIMEZONE", "Europe/Paris"),
+            opening_hours=(
+                _parse_hours(env["NUMI_OPENING_HOURS"])
+                if env.get("NUMI_OPENING_HOURS")
+                else dict(DEFAULT_OPENING_HOURS)
+            ),
+            smtp=smtp,
+            mailbox_dir=Path(env.get("NUMI_MAILBOX_DIR", str(ROOT / "var" / "mailbox"))),
+            reminder_run_at=time.fromisoformat(env.get("NUMI_REMINDER_RUN_AT", "09:30")),
+            scheduler_enabled=env.get("NUMI_SCHEDULER", "1") not in ("0", "false", "no"),
+            handoff_pickup_minutes=int(env.get("NUMI_HANDOFF_PICKUP_MINUTES", "10")),
+            demo_data=env.get("NUMI_DEMO_DATA", "1") not in ("0", "false", "no"),
+            webhook_secret=env.get("NUMI_WEBHOOK_SECRET", env.get("NUMI_SECRET", "dev-secret-change-me")),
+        )
+        return replace(settings, **overrides) if overrides else settings

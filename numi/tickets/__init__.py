@@ -1,0 +1,1 @@
+"""Tickets: lifecycle, store operations and lookups."""

@@ -1,0 +1,180 @@
+"""Ticket operations. Plain functions over a SQLAlchemy session; no Rasa here."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Dict, Iterable, Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from numi.clock import utcnow
+from numi.db.models import Customer, Ticket, TicketEvent, parse_ticket_ref
+from numi.tickets import lifecycle
+from numi.tickets.lifecycle import Transition, TransitionError
+
+__all__ = [
+    "TransitionError",
+    "open_ticket",
+    "transition",
+    "record",
+    "find_own_ticket",
+    "customer_replied",
+    "get_by_ref",
+]
+
+
+def record(
+    session: Session,
+    ticket: Ticket,
+    *,
+    actor: str,
+    event: str,
+    at: Optional[datetime] = None,
+    from_status: Optional[str] = None,
+    to_status: Optional[str] = None,
+    reason: Optional[str] = None,
+    details: Optional[Dict[str, Any]] = None,
+) -> TicketEvent:
+    """Append one entry to the ticket's audit trail."""
+    entry = TicketEvent(
+        ticket_number=ticket.number,
+        at=at or utcnow(),
+        actor=actor,
+        event=event,
+        from_status=from_status,
+        to_status=to_status,
+        reason=reason,
+        details=details or {},
+    )
+    session.add(entry)
+    ticket.history.append(entry)
+    ticket.updated_at = entry.at
+    return entry
+
+
+def open_ticket(
+    session: Session,
+    *,
+    scenario: str,
+    actor: str,
+    customer_id: Optional[str] = None,
+    conversation_id: Optional[str] = None,
+    priority: Optional[str] = None,
+    subject: str = "",
+    queue: Optional[str] = None,
+    data: Optional[Dict[str, Any]] = None,
+    now: Optional[datetime] = None,
+) -> Ticket:
+    if priority is not None and priority not in lifecycle.PRIORITIES:
+        raise TransitionError(f"priorité inconnue : {priority}")
+    if queue is not None and queue not in lifecycle.QUEUES:
+        raise TransitionError(f"file inconnue : {queue}")
+    now = now or utcnow()
+    ticket = Ticket(
+        scenario=scenario,
+        customer_id=customer_id,
+        conversation_id=conversation_id,
+        priority=priority,
+        subject=subject[:200],
+        queue=queue,
+        status="new",
+        data=dict(data or {}),
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(ticket)
+    session.flush()  # the database assigns the number: unique under concurrency
+    record(session, ticket, actor=actor, event="created", at=now, to_status="new",
+           details={"scenario": scenario, "priority": priority})
+    return ticket
+
+
+def transition(
+    session: Session,
+    ticket: Ticket,
+    t: Transition,
+    *,
+    actor: str,
+    now: Optional[datetime] = None,
+    waiting_for: Optional[str] = None,
+) -> Ticket:
+    """Apply `t` or raise TransitionError without changing anything."""
+    lifecycle.check(ticket.status, t)
+    from numi.reminders import policy  # local: reminders depends on tickets' model only
+
+    now = now or utcnow()
+    before = ticket.status
+    event = "reopened" if before == "closed" else "status_changed"
+    ticket.status = t.to_status
+    if t.to_status == "waiting_customer":
+        ticket.waiting_reason = t.waiting_reason
+        ticket.waiting_since = now
+        if waiting_for:
+            ticket.waiting_for = waiting_for
+        ticket.next_reminder_due = policy.load_default().first_due(ticket)
+    else:
+        ticket.waiting_since = None
+        ticket.next_reminder_due = None
+        if t.to_status != "closed":
+            ticket.waiting_reason = None
+    if t.to_status == "closed":
+        ticket.close_reason = t.close_reason
+        ticket.closed_at = now
+    elif before == "closed":
+        ticket.reopen_count += 1
+        ticket.close_reason = None
+        ticket.closed_at = None
+    details: Dict[str, Any] = {}
+    if t.waiting_reason:
+        details["waiting_reason"] = t.waiting_reason
+    if t.close_reason:
+        details["close_reason"] = t.close_reason
+    if t.note:
+        details["internal_note"] = t.note
+    record(session, ticket, actor=actor, event=event, at=now, from_status=before,
+           to_status=t.to_status, reason=t.reason, details=details)
+    return ticket
+
+
+def customer_replied(
+    session: Session, ticket: Ticket, *, actor: str, text: str = "", now: Optional[datetime] = None
+) -> Ticket:
+    """A customer's reply stops the clock; after closure it reopens the same ticket."""
+    if ticket.status == "waiting_customer":
+        return transition(session, ticket, Transition("in_progress", reason="réponse du client"),
+                          actor=actor, now=now)
+    if ticket.status == "closed":
+        return transition(session, ticket, Transition("in_progress", reason="le client a répondu après la clôture"),
+                          actor=actor, now=now)
+    record(session, ticket, actor=actor, event="customer_message", at=now,
+           details={"text": text[:500]} if text else None)
+    return ticket
+
+
+def get_by_ref(session: Session, ref: str) -> Optional[Ticket]:
+    number = parse_ticket_ref(ref)
+    return session.get(Ticket, number) if number is not None else None
+
+
+def find_own_ticket(session: Session, ref: str, customer_id: Optional[str]) -> Optional[Ticket]:
+    """The ticket `ref` if it belongs to `customer_id`; otherwise None.
+
+    A ticket that does not exist and a ticket of someone else give the same answer.
+    """
+    if not customer_id:
+        return None
+    ticket = get_by_ref(session, ref)
+    if ticket is None or ticket.customer_id != customer_id:
+        return None
+    return ticket
+
+
+def tickets_of(session: Session, customer_id: str, statuses: Optional[Iterable[str]] = None) -> list:
+    query = select(Ticket).where(Ticket.customer_id == customer_id)
+    if statuses:
+        query = query.where(Ticket.status.in_(list(statuses)))
+    return list(session.scalars(query.order_by(Ticket.updated_at.desc())))
+
+
+def customer(session: Session, customer_id: Optional[str]) -> Optional[Customer]:
+    return session.get(Customer, customer_id) if customer_id else None
