@@ -1,0 +1,91 @@
+"""Shared, abstract bases (rasa-sdk does not register abstract classes)."""
+from __future__ import annotations
+
+from abc import ABC
+from typing import Any, Dict, List, Optional
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from numi import runtime
+from numi.playbooks.effects import EffectEnv
+from numi.playbooks.engine import Outcome, Parsed, Walker, new_state
+from numi.signals import mood_of
+
+
+def numi_metadata(tracker: Tracker) -> Dict[str, Any]:
+    """What the channel verified about the latest message (never client claims)."""
+    meta = (tracker.latest_message or {}).get("metadata") or {}
+    numi = meta.get("numi") if isinstance(meta, dict) else None
+    return numi if isinstance(numi, dict) else {}
+
+
+def parsed(tracker: Tracker) -> Parsed:
+    msg = tracker.latest_message or {}
+    intent = msg.get("intent") or {}
+    ranking = [(r.get("name"), float(r.get("confidence") or 0.0)) for r in msg.get("intent_ranking") or []]
+    return Parsed(text=msg.get("text") or "", intent=intent.get("name"),
+                  confidence=float(intent.get("confidence") or 0.0), ranking=ranking,
+                  entities=msg.get("entities") or [])
+
+
+def transcript(tracker: Tracker) -> List[Dict[str, Any]]:
+    out = []
+    for e in tracker.events:
+        if e.get("event") == "user" and e.get("text"):
+            out.append({"from": "customer", "text": e["text"], "at": e.get("timestamp")})
+        elif e.get("event") == "bot" and (e.get("text") or (e.get("data") or {}).get("custom")):
+            out.append({"from": "bot", "text": e.get("text") or "", "at": e.get("timestamp")})
+    return out
+
+
+def conversation_mode(tracker: Tracker) -> str:
+    state = tracker.get_slot("pb_state") or {}
+    if numi_metadata(tracker).get("mode") == "agent" or state.get("mode") == "agent":
+        return "agent"
+    return "customer"
+
+
+def conversation_env(tracker: Tracker) -> EffectEnv:
+    """The effect runner for this conversation: request DB session, customer, mode."""
+    services = runtime.get()
+    meta = numi_metadata(tracker)
+    mode = conversation_mode(tracker)
+    return EffectEnv(
+        session=runtime.session(), settings=services.settings, conversation_id=tracker.sender_id,
+        customer_id=meta.get("customer_id") or tracker.get_slot("customer_id"), mode=mode,
+        actor=("hotliner:" + meta.get("agent_name", "")) if mode == "agent" else "bot",
+        agent_name=meta.get("agent_name", ""), transcript=lambda: transcript(tracker),
+        mood=lambda: mood_of([t["text"] for t in transcript(tracker) if t["from"] == "customer"][-5:]),
+    )
+
+
+def walker_for(tracker: Tracker, env: EffectEnv) -> Walker:
+    return Walker(runtime.get().library, env, mode=env.mode, detected=parsed(tracker))
+
+
+def playbook_state(tracker: Tracker) -> Dict[str, Any]:
+    return tracker.get_slot("pb_state") or new_state(conversation_mode(tracker))
+
+
+def emit(dispatcher: CollectingDispatcher, outcome: Outcome) -> None:
+    for out in outcome.outputs:
+        if out.card is not None:
+            dispatcher.utter_message(json_message=out.card)
+        else:
+            dispatcher.utter_message(text=out.text, buttons=out.buttons or None)
+
+
+def signal_slots(outcome: Outcome) -> Dict[str, Any]:
+    """Slots to set from what the effects signalled (identification, handoff)."""
+    slots: Dict[str, Any] = {}
+    for sig in outcome.signals:
+        if "identified" in sig:
+            slots["customer_id"] = sig["identified"]
+        if "handoff" in sig:
+            slots["handoff"] = dict(sig["handoff"], status="waiting")
+    return slots
+
+
+class NumiAction(Action, ABC):
+    """Abstract base of numi's actions (not registered by rasa-sdk)."""

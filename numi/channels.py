@@ -1,0 +1,230 @@
+"""The rest and socketio channels of numi: Rasa's own, with numi's guard in front.
+
+Registered in credentials.yml under their module path; they keep Rasa's channel
+names ("rest", "socketio") and URLs. Every customer message goes through
+`guard`, which:
+
+* turns text that starts with "/" into plain text (a customer can never trigger
+  an intent, an external event or a slot), except a button payload the bot
+  itself offered in its last turn;
+* removes control characters, normalises Unicode, cuts overlong input (with a
+  polite note) and answers empty messages without bothering the model;
+* replaces client metadata by what numi verified: the signed customer token
+  and the signed agent-assist token, minted by the numi service.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
+
+import yaml
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.channels.rest import RestInput
+from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
+from sanic import Blueprint, Sanic, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+from socketio import AsyncServer
+
+from numi import auth
+
+log = logging.getLogger(__name__)
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+SYSTEM_TEXTS = Path(__file__).resolve().parent.parent / "playbooks" / "_system.yml"
+MAX_CHARS = int(os.environ.get("NUMI_MAX_MESSAGE_CHARS", "1000"))
+
+
+def _texts() -> Dict[str, Any]:
+    if not hasattr(_texts, "cache"):
+        _texts.cache = yaml.safe_load(SYSTEM_TEXTS.read_text(encoding="utf-8"))  # type: ignore[attr-defined]
+    return _texts.cache  # type: ignore[attr-defined]
+
+
+def channel_text(key: str) -> str:
+    return _texts()[key]["say"]
+
+
+@dataclass
+class Guarded:
+    text: str
+    metadata: Dict[str, Any]
+    notices: List[str] = field(default_factory=list)
+    reply_only: Optional[str] = None  # answer this and do not run the bot
+
+
+def _secret() -> str:
+    return os.environ.get("NUMI_SECRET", "dev-secret-change-me")
+
+
+def clean_text(raw: Any, max_chars: int = MAX_CHARS) -> tuple:
+    """(text, truncated) — never raises, whatever the input."""
+    if raw is None:
+        return "", False
+    if not isinstance(raw, str):
+        raw = json.dumps(raw, ensure_ascii=False) if isinstance(raw, (dict, list)) else str(raw)
+    text = unicodedata.normalize("NFC", raw)
+    text = CONTROL.sub(" ", text).replace("\r\n", "\n").strip()
+    if len(text) > max_chars:
+        cut = text[:max_chars]
+        space = cut.rfind(" ")
+        return (cut[:space] if space > max_chars * 0.8 else cut).rstrip(), True
+    return text, False
+
+
+def verified_metadata(raw: Any, sender_id: str) -> Dict[str, Any]:
+    """Keep only what numi can verify; everything else from the client is dropped."""
+    raw = raw if isinstance(raw, dict) else {}
+    numi: Dict[str, Any] = {"mode": "customer"}
+    customer = auth.verify(raw.get("customer_token"), _secret(), kind="customer")
+    if customer:
+        numi["customer_id"] = customer.get("sub")
+    agent = auth.verify(raw.get("agent_token"), _secret(), kind="agent")
+    if agent and agent.get("conv") == sender_id:
+        numi["mode"] = "agent"
+        numi["agent_name"] = str(agent.get("sub") or "")[:80]
+        numi["agent_role"] = agent.get("role")
+    return {"numi": numi}
+
+
+async def _offered_payloads(sender_id: str) -> List[str]:
+    try:
+        agent = Sanic.get_app("rasa_server").ctx.agent
+        tracker = await agent.tracker_store.retrieve(sender_id)
+    except Exception:  # no app / no tracker: nothing was offered
+        return []
+    if tracker is None:
+        return []
+    for event in reversed(tracker.events):
+        if event.type_name == "user":
+            break
+        if event.type_name == "bot":
+            buttons = (event.data or {}).get("buttons") or []
+            return [b.get("payload") for b in buttons if isinstance(b, dict)]
+    return []
+
+
+async def guard(raw_text: Any, raw_metadata: Any, sender_id: str) -> Guarded:
+    text, truncated = clean_text(raw_text)
+    metadata = verified_metadata(raw_metadata, sender_id)
+    if not text:
+        return Guarded(text="", metadata=metadata, reply_only=channel_text("empty_message"))
+    if text.startswith("/") and text not in await _offered_payloads(sender_id):
+        metadata["numi"]["slash_neutralised"] = True
+        text = text.lstrip("/ ").strip()
+        if not text:
+            return Guarded(text="", metadata=metadata, reply_only=channel_text("empty_message"))
+    notices = [channel_text("input_truncated")] if truncated else []
+    if truncated:
+        metadata["numi"]["truncated"] = True
+    return Guarded(text=text, metadata=metadata, notices=notices)
+
+
+class NumiRestInput(RestInput):
+    """Rasa's REST channel (`/webhooks/rest/webhook`) behind numi's guard."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "rest"
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
+        bp = Blueprint("numi_rest_webhook", __name__)
+
+        @bp.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @bp.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            try:
+                body = request.json
+            except Exception:
+                body = None
+            if not isinstance(body, dict):
+                return response.json({"error": "Le corps de la requête doit être un objet JSON."}, status=400)
+            sender_id = body.get("sender")
+            if not isinstance(sender_id, str) or not sender_id.strip() or len(sender_id) > 128:
+                return response.json({"error": "« sender » est obligatoire (128 caractères au plus)."}, status=400)
+            guarded = await guard(body.get("message"), body.get("metadata"), sender_id)
+            collector = CollectingOutputChannel()
+            if guarded.reply_only:
+                await collector.send_text_message(sender_id, guarded.reply_only)
+                return response.json(collector.messages)
+            for notice in guarded.notices:
+                await collector.send_text_message(sender_id, notice)
+            try:
+                await on_new_message(UserMessage(guarded.text, collector, sender_id, input_channel=self.name(),
+                                                 metadata=guarded.metadata))
+            except Exception:
+                log.exception("rest channel: message failed")
+                await collector.send_text_message(sender_id, channel_text("technical_error"))
+            return response.json(collector.messages)
+
+        return bp
+
+
+class NumiSocketIOInput(SocketIOInput):
+    """Rasa's socket.io channel with signed session ids, awaited room joins and the guard.
+
+    python-socketio 5.x made `enter_room` a coroutine; Rasa 3.6 calls it without
+    `await`, so the room is never joined and messages sent to the room (replies
+    after a reconnection, a human agent's messages) are lost. This fixes it.
+    """
+
+    @classmethod
+    def name(cls) -> Text:
+        return "socketio"
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=[])
+        bp = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
+        self.sio = sio
+        secret = _secret()
+
+        @bp.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @sio.on("connect", namespace=self.namespace)
+        async def connect(sid: Text, environ: Dict, auth_data: Optional[Dict] = None) -> bool:
+            return True
+
+        @sio.on("session_request", namespace=self.namespace)
+        async def session_request(sid: Text, data: Optional[Dict]) -> None:
+            data = data if isinstance(data, dict) else {}
+            session = data.get("session_id")
+            if not auth.session_id_ok(session, secret):
+                session = auth.session_id(secret)  # a new, unforgeable conversation id
+            await sio.save_session(sid, {"session_id": session})
+            await sio.enter_room(sid, session)
+            await sio.emit("session_confirm", session, room=sid)
+
+        @sio.on(self.user_message_evt, namespace=self.namespace)
+        async def handle_message(sid: Text, data: Any) -> None:
+            data = data if isinstance(data, dict) else {}
+            saved = await sio.get_session(sid)
+            sender_id = (saved or {}).get("session_id")
+            if not sender_id:
+                return  # session_request first
+            output = SocketIOOutput(sio, self.bot_message_evt)
+            metadata = data.get(self.metadata_key, {})
+            if isinstance(metadata, str):
+                try:
+                    metadata = json.loads(metadata)
+                except ValueError:
+                    metadata = {}
+            guarded = await guard(data.get("message"), metadata, sender_id)
+            if guarded.reply_only:
+                await output.send_text_message(sender_id, guarded.reply_only)
+                return
+            for notice in guarded.notices:
+                await output.send_text_message(sender_id, notice)
+            await on_new_message(UserMessage(guarded.text, output, sender_id, input_channel=self.name(),
+                                             metadata=guarded.metadata))
+
+        return bp

@@ -1,0 +1,88 @@
+"""Human handoff: the packet, the queues, claim / reply / hand back / close."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Dict, List, Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from numi import hours
+from numi.clock import datetime_fr, to_local
+from numi.db import models as m
+from numi.playbooks.effects import QUEUE_LABELS
+from numi.tickets import service as tickets
+from numi.tickets.lifecycle import Transition
+
+
+def _texts(env) -> Any:
+    from numi import runtime
+
+    return runtime.get().library if runtime._services is not None else None
+
+
+def request(env, ticket: m.Ticket, frame: Dict[str, Any], pb, queue: str, reason: str) -> Dict[str, Any]:
+    """Queue the conversation for a human, with everything they need to know."""
+    from numi.playbooks.library import default_library
+
+    local_now = env.local_now()
+    is_open = hours.is_open(env.settings.opening_hours, local_now)
+    packet = {
+        "situation": reason,
+        "scenario": pb.id,
+        "scenario_title": pb.title,
+        "step_reached": frame.get("step"),
+        "tried": list(dict.fromkeys(frame.get("visited", []))),
+        "collected": {k: v for k, v in frame.get("slots", {}).items() if not k.startswith("_")},
+        "mood": env.mood(),
+        "transcript": env.transcript()[-50:],
+        "ticket": ticket.ref,
+        "customer_id": env.customer_id,
+        "mode": env.mode,
+    }
+    handoff = m.Handoff(conversation_id=env.conversation_id, queue=queue, priority=ticket.priority,
+                        ticket_number=ticket.number, customer_id=env.customer_id, packet=packet,
+                        status="waiting", created_at=env.now)
+    env.session.add(handoff)
+    if ticket.status != "escalated" and "escalated" in _allowed(ticket.status):
+        tickets.transition(env.session, ticket, Transition("escalated", reason=f"transfert vers {queue} : {reason}"),
+                           actor=env.actor, now=env.now)
+    ticket.queue = queue
+    env.session.flush()
+    lib = default_library()
+    if is_open:
+        when = lib.system_text("handoff_when_open", "customer", {"minutes": env.settings.handoff_pickup_minutes})
+    else:
+        reopen = hours.next_open(env.settings.opening_hours, local_now)
+        when = lib.system_text("handoff_when_closed", "customer", {"reopen": datetime_fr(reopen), "ticket": ticket.ref})
+    return {"handoff_open": is_open, "handoff_who": QUEUE_LABELS[queue], "handoff_when": when,
+            "ticket_id": ticket.ref, "_signal": {"handoff": {"id": handoff.id, "queue": queue, "open": is_open}}}
+
+
+def _allowed(status: str):
+    from numi.tickets.lifecycle import allowed
+
+    return allowed(status)
+
+
+def waiting(session: Session, queue: Optional[str] = None) -> List[m.Handoff]:
+    query = select(m.Handoff).where(m.Handoff.status.in_(["waiting", "claimed"]))
+    if queue:
+        query = query.where(m.Handoff.queue == queue)
+    order = {"urgent": 0, "high": 1, "normal": 2}
+    items = list(session.scalars(query))
+    return sorted(items, key=lambda h: (h.status != "waiting", order.get(h.priority or "", 3), h.created_at))
+
+
+def handoff_json(h: m.Handoff, now: datetime) -> Dict[str, Any]:
+    return {
+        "id": h.id, "conversation_id": h.conversation_id, "queue": h.queue, "priority": h.priority,
+        "status": h.status, "ticket_id": m.ticket_ref(h.ticket_number) if h.ticket_number else None,
+        "customer_id": h.customer_id, "claimed_by": h.claimed_by,
+        "waiting_seconds": int((now - h.created_at).total_seconds()),
+        "created_at": m.as_iso(h.created_at), "packet": h.packet,
+    }
+
+
+def record_message(session: Session, handoff_id: int, sender: str, text: str, author: Optional[str], now: datetime) -> None:
+    session.add(m.HandoffMessage(handoff_id=handoff_id, sender=sender, author=author, text=text[:4000], at=now))

@@ -1,0 +1,123 @@
+"""The persisted outbox: every outgoing message once, with an idempotency key.
+
+enqueue*() inserts a row (unique key: a second insert of the same key is a
+no-op). flush() delivers pending rows: each row is claimed in its own
+transaction, the message is sent, and the row is marked `committed` at the last
+moment before the send becomes final (see numi.mail), then `sent`. A crash
+before the commit leaves nothing at the server and the row pending; a crash
+after it never sends again.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any, Dict, Mapping, Optional
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from numi.clock import utcnow
+from numi.db import models as m
+from numi.mail import Mail, Mailer, message_id
+from numi.settings import ROOT
+
+log = logging.getLogger(__name__)
+TEMPLATES = ROOT / "templates" / "mail"
+MAX_ATTEMPTS = 5
+
+
+def render_mail(template: str, context: Mapping[str, Any]) -> tuple:
+    """(subject, body) from templates/mail/<template>.txt.j2 (blocks subject and body)."""
+    from numi.playbooks.render import text_env
+
+    source = (TEMPLATES / f"{template}.txt.j2").read_text(encoding="utf-8")
+    tpl = text_env().from_string(source)
+    ctx = tpl.new_context(dict(context))
+    subject = "".join(tpl.blocks["subject"](ctx)).strip()
+    body = "".join(tpl.blocks["body"](ctx)).strip() + "\n"
+    return subject, body
+
+
+def enqueue(session: Session, *, key: str, kind: str, channel: str, recipient: Optional[str], subject: str,
+            body: str, ticket_number: Optional[int] = None, due_on=None, not_before: Optional[datetime] = None,
+            now: Optional[datetime] = None) -> Optional[m.OutboxMessage]:
+    """Insert the message unless its key exists. Returns the new row or None."""
+    if session.scalars(select(m.OutboxMessage.id).where(m.OutboxMessage.key == key)).first() is not None:
+        return None
+    row = m.OutboxMessage(key=key, kind=kind, channel=channel, recipient=recipient, subject=subject, body=body,
+                          ticket_number=ticket_number, due_on=due_on, not_before=not_before,
+                          created_at=now or utcnow(), message_id=message_id(key))
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:  # a concurrent writer inserted the same key
+        return None
+    return row
+
+
+def enqueue_template(session: Session, *, key: str, kind: str, channel: str, recipient: Optional[str],
+                     template: str, context: Mapping[str, Any], **kwargs: Any) -> Optional[m.OutboxMessage]:
+    subject, body = render_mail(template, context)
+    return enqueue(session, key=key, kind=kind, channel=channel, recipient=recipient, subject=subject,
+                   body=body, **kwargs)
+
+
+def flush(sessions: sessionmaker, mailer: Mailer, now: Optional[datetime] = None, limit: int = 500) -> Dict[str, int]:
+    """Deliver pending e-mail/SMS rows whose time has come. Safe to run concurrently."""
+    now = now or utcnow()
+    stats = {"sent": 0, "failed": 0, "skipped": 0}
+    with sessions() as s:
+        ids = list(s.scalars(select(m.OutboxMessage.id).where(
+            m.OutboxMessage.status == "pending", m.OutboxMessage.channel.in_(["email", "sms"]),
+            (m.OutboxMessage.not_before.is_(None)) | (m.OutboxMessage.not_before <= now),
+        ).order_by(m.OutboxMessage.id).limit(limit)))
+    for row_id in ids:
+        stats[_deliver_one(sessions, mailer, row_id, now)] += 1
+    return stats
+
+
+def _deliver_one(sessions: sessionmaker, mailer: Mailer, row_id: int, now: datetime) -> str:
+    # claim: pending -> sending (one winner among concurrent flushers)
+    with sessions() as s, s.begin():
+        claimed = s.execute(update(m.OutboxMessage).where(m.OutboxMessage.id == row_id,
+                                                          m.OutboxMessage.status == "pending")
+                            .values(status="sending", attempts=m.OutboxMessage.attempts + 1)).rowcount
+        if not claimed:
+            return "skipped"
+        row = s.get(m.OutboxMessage, row_id)
+        mail = Mail(to=row.recipient or "", subject=row.subject or "", body=row.body, message_id=row.message_id,
+                    kind="sms" if row.channel == "sms" else "email")
+        attempts = row.attempts
+
+    def commit() -> None:
+        with sessions() as s2, s2.begin():
+            s2.execute(update(m.OutboxMessage).where(m.OutboxMessage.id == row_id)
+                       .values(status="committed", sent_at=now))
+        from numi.reminders import crashpoints
+
+        crashpoints.hit("after_commit")
+
+    try:
+        if not mail.to:
+            raise ValueError("aucun destinataire")
+        mailer.deliver(mail, commit)
+    except Exception as exc:  # the message did not become final: retry later
+        log.warning("outbox %s: %s", row_id, exc)
+        with sessions() as s, s.begin():
+            s.execute(update(m.OutboxMessage).where(m.OutboxMessage.id == row_id, m.OutboxMessage.status == "sending")
+                      .values(status="pending" if attempts < MAX_ATTEMPTS else "failed", last_error=str(exc)[:500]))
+        return "failed"
+    with sessions() as s, s.begin():
+        s.execute(update(m.OutboxMessage).where(m.OutboxMessage.id == row_id).values(status="sent"))
+    return "sent"
+
+
+def recover(sessions: sessionmaker) -> int:
+    """After a crash: rows left `sending` never reached their commit point, so the
+    server dropped them; they go back to pending. Rows `committed` were sent."""
+    with sessions() as s, s.begin():
+        back = s.execute(update(m.OutboxMessage).where(m.OutboxMessage.status == "sending")
+                         .values(status="pending")).rowcount
+        s.execute(update(m.OutboxMessage).where(m.OutboxMessage.status == "committed").values(status="sent"))
+    return back

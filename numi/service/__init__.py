@@ -1,0 +1,1 @@
+"""The numi service (Sanic): custom actions, staff API, console pages."""

@@ -1,0 +1,41 @@
+"""POST /webhook: the rasa-sdk action-server protocol, inside the numi service."""
+from __future__ import annotations
+
+import logging
+
+from rasa_sdk.executor import ActionExecutor
+from rasa_sdk.interfaces import ActionExecutionRejection, ActionNotFoundException
+from sanic import Blueprint, response
+
+log = logging.getLogger(__name__)
+bp = Blueprint("actions")
+_executor = None
+
+
+def executor() -> ActionExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ActionExecutor()
+        _executor.register_package("actions")
+    return _executor
+
+
+@bp.post("/webhook")
+async def webhook(request):
+    action_call = request.json
+    if not isinstance(action_call, dict):
+        return response.json({"error": "expected a JSON object"}, status=400)
+    try:
+        result = await executor().run(action_call)
+    except ActionExecutionRejection as e:
+        return response.json({"error": e.message, "action_name": e.action_name}, status=400)
+    except ActionNotFoundException as e:
+        return response.json({"error": e.message, "action_name": e.action_name}, status=404)
+    # flush effects inside the request; commit happens in the response middleware
+    request.ctx.db.flush()
+    return response.json(result, status=200)
+
+
+@bp.get("/actions")
+async def actions(request):
+    return response.json([{"name": k} for k in executor().actions.keys()])

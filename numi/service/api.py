@@ -1,0 +1,150 @@
+"""The staff API of ../shared/contract/http-api.md (tickets, handoffs)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sanic import Blueprint, response
+from sqlalchemy import select
+
+from numi.clock import utcnow
+from numi.db import models as m
+from numi.handoff import service as handoffs
+from numi.service.auth import require
+from numi.tickets import lifecycle, service
+from numi.tickets.lifecycle import Transition, TransitionError
+
+bp = Blueprint("api", url_prefix="/api")
+STAFF = ("hotliner", "level2", "supervisor", "trainer")
+ADMIN_ONLY_FIELDS = ("status", "priority", "waiting_reason", "waiting_since", "created_at")
+
+
+def _bad(message: str, status: int = 400):
+    return response.json({"error": message}, status=status)
+
+
+def _body(request):
+    try:
+        body = request.json
+    except Exception:
+        body = None
+    return body if isinstance(body, dict) else None
+
+
+@bp.get("/tickets")
+@require(*STAFF)
+async def list_tickets(request):
+    q = select(m.Ticket)
+    for field in ("conversation_id", "customer_id", "status", "scenario"):
+        value = request.args.get(field)
+        if value:
+            q = q.where(getattr(m.Ticket, field) == value)
+    items = request.ctx.db.scalars(q.order_by(m.Ticket.number.desc()).limit(500))
+    return response.json({"tickets": [m.ticket_json(t, with_history=False) for t in items]})
+
+
+@bp.get("/tickets/<ref>")
+@require(*STAFF)
+async def get_ticket(request, ref: str):
+    ticket = service.get_by_ref(request.ctx.db, ref)
+    if ticket is None:
+        return _bad("ticket introuvable", 404)
+    return response.json(m.ticket_json(ticket))
+
+
+@bp.post("/tickets")
+@require("hotliner", "level2", "supervisor")
+async def create_ticket(request):
+    body = _body(request)
+    if body is None:
+        return _bad("corps JSON attendu")
+    staff = request.ctx.staff
+    scenario = body.get("scenario")
+    if not isinstance(scenario, str) or scenario not in request.app.ctx.services.library:
+        return _bad("« scenario » doit être un scénario connu")
+    if staff["role"] != "admin" and any(k in body for k in ADMIN_ONLY_FIELDS if k != "priority"):
+        return _bad("seul un administrateur peut fixer statut, attente ou dates", 403)
+    customer_id = body.get("customer_id")
+    if customer_id is not None and request.ctx.db.get(m.Customer, customer_id) is None:
+        return _bad("client inconnu")
+    try:
+        ticket = service.open_ticket(
+            request.ctx.db, scenario=scenario, actor=f"{staff['role']}:{staff['name']}", customer_id=customer_id,
+            conversation_id=body.get("conversation_id"), priority=body.get("priority"),
+            subject=str(body.get("subject") or ""), queue=body.get("queue"),
+            now=_dt(body.get("created_at")) if staff["role"] == "admin" else None)
+        if staff["role"] == "admin" and body.get("status") and body["status"] != "new":
+            _import_status(request, ticket, body, staff)
+    except (TransitionError, ValueError) as exc:
+        request.ctx.db.rollback()
+        return _bad(str(exc), 409 if isinstance(exc, TransitionError) else 400)
+    return response.json(m.ticket_json(ticket), status=201)
+
+
+def _dt(value):
+    if value is None:
+        return None
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).replace(tzinfo=None)
+
+
+def _import_status(request, ticket, body, staff) -> None:
+    """An admin imports a ticket from another helpdesk in a given state."""
+    from numi.reminders.policy import load_default
+
+    status = body["status"]
+    if status not in lifecycle.STATUSES:
+        raise TransitionError(f"statut inconnu : {status}")
+    if status == "waiting_customer" and body.get("waiting_reason") not in lifecycle.WAITING_REASONS:
+        raise TransitionError("une mise en attente client exige un motif d'attente")
+    ticket.status = status
+    ticket.waiting_reason = body.get("waiting_reason")
+    ticket.waiting_since = _dt(body.get("waiting_since")) or (utcnow() if status == "waiting_customer" else None)
+    if status == "waiting_customer":
+        ticket.next_reminder_due = load_default().first_due(ticket)
+    service.record(request.ctx.db, ticket, actor=f"admin:{staff['name']}", event="imported", to_status=status,
+                   details={"waiting_reason": ticket.waiting_reason})
+
+
+@bp.patch("/tickets/<ref>")
+@require("hotliner", "level2", "supervisor")
+async def patch_ticket(request, ref: str):
+    body = _body(request)
+    if body is None:
+        return _bad("corps JSON attendu")
+    ticket = service.get_by_ref(request.ctx.db, ref)
+    if ticket is None:
+        return _bad("ticket introuvable", 404)
+    staff = request.ctx.staff
+    actor = f"{staff['role']}:{staff['name']}"
+    try:
+        if "assignee" in body or "queue" in body:
+            if body.get("queue") is not None and body["queue"] not in lifecycle.QUEUES:
+                return _bad("file inconnue")
+            ticket.assignee = body.get("assignee", ticket.assignee)
+            ticket.queue = body.get("queue", ticket.queue)
+            service.record(request.ctx.db, ticket, actor=actor, event="assigned",
+                           details={"assignee": ticket.assignee, "queue": ticket.queue})
+        if "priority" in body:
+            if body["priority"] is not None and body["priority"] not in lifecycle.PRIORITIES:
+                return _bad("priorité inconnue")
+            ticket.priority = body["priority"]
+            service.record(request.ctx.db, ticket, actor=actor, event="priority_changed",
+                           details={"priority": ticket.priority})
+        if body.get("status") and body["status"] != ticket.status:
+            service.transition(request.ctx.db, ticket, Transition(
+                body["status"], reason=body.get("reason"), waiting_reason=body.get("waiting_reason"),
+                close_reason=body.get("close_reason"), note=body.get("note")), actor=actor,
+                waiting_for=body.get("waiting_for"))
+    except TransitionError as exc:
+        request.ctx.db.rollback()
+        return _bad(str(exc), 409)
+    return response.json(m.ticket_json(ticket))
+
+
+@bp.get("/handoffs")
+@require("hotliner", "level2", "supervisor")
+async def list_handoffs(request):
+    queue = request.args.get("queue")
+    if queue is not None and queue not in lifecycle.QUEUES:
+        return _bad("file inconnue")
+    now = utcnow()
+    return response.json({"handoffs": [handoffs.handoff_json(h, now) for h in handoffs.waiting(request.ctx.db, queue)]})

@@ -1,0 +1,26 @@
+"""Signals on customer messages. For now a French lexicon for the customer's mood
+in the handoff packet; the alerts issue replaces it with a trained model."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Dict, Iterable
+
+ANGER = {"marre", "inadmissible", "scandaleux", "honteux", "nul", "nuls", "arnaque", "colere", "furieux",
+         "inacceptable", "incompetents", "resilier", "degoute", "ras", "bol", "foutez"}
+ANXIETY = {"peur", "inquiet", "inquiete", "panique", "urgent", "pirate", "piratage", "vole", "angoisse", "stress"}
+NEGATIVE = {"decu", "decue", "insatisfait", "probleme", "marche", "pas", "toujours", "lent", "plante", "bug", "mal"}
+POSITIVE = {"merci", "super", "genial", "geniaux", "parfait", "top", "bravo", "excellent", "ravi", "ravie", "content"}
+
+
+def _words(text: str) -> list:
+    text = unicodedata.normalize("NFKD", text.lower()).encode("ascii", "ignore").decode()
+    return re.findall(r"[a-z]+", text)
+
+
+def mood_of(messages: Iterable[str]) -> Dict[str, object]:
+    words = [w for m in messages for w in _words(m)]
+    scores = {"anger": sum(w in ANGER for w in words), "anxiety": sum(w in ANXIETY for w in words),
+              "negative": sum(w in NEGATIVE for w in words), "positive": sum(w in POSITIVE for w in words)}
+    label = max(scores, key=scores.get) if any(scores.values()) else "neutral"
+    return {"label": label, **scores}
