@@ -42,7 +42,7 @@ def upgrade():
     sa.Column('satisfaction', sa.Integer(), nullable=True),
     sa.Column('recommendation', sa.Integer(), nullable=True),
     sa.Column('churned', sa.Boolean(), nullable=False),
-    sa.Column('churn_risk', sa.Numeric(precision=5, scale=3), nullable=True),
+    sa.Column('churn_risk', sa.Float(), nullable=True),
     sa.Column('crm_notes', sa.JSON(), nullable=False),
     sa.Column('erased_at', sa.DateTime(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),

@@ -26,6 +26,7 @@ CUSTOMERS = [
     ("CLT-00326", "Claire", "Moreau", "claire.moreau@example.fr", "06 98 76 54 32", "standard", "seniors", 5, 9, False),
     ("CLT-00327", "Luc", "Girard", "luc.girard@example.fr", "06 11 22 33 44", "starter", "particuliers", 1, 1, True),
     ("CLT-00328", "Nadia", "Rousseau", "nadia.rousseau@example.fr", "07 55 44 33 22", "standard", "professionnels", 4, 7, False),
+    ("CLT-00329", "Odette", "Lambert", None, "01 45 67 89 10", "standard", "seniors", 4, 8, False),
 ]
 
 WORKSHOPS = [
@@ -73,6 +74,7 @@ def load_demo(engine: Engine) -> bool:
         s.flush()
         s.add(m.Attendance(workshop_id="AT-passe-securite", customer_id="CLT-00321", status="attended"))
         s.add(m.Attendance(workshop_id="AT-passe-securite", customer_id="CLT-00326", status="absent"))
+        s.add(m.Attendance(workshop_id="AT-passe-securite", customer_id="CLT-00329", status="attended"))
         _demo_tickets(s, now)
         s.add(m.Meta(key=MARKER, value=now.isoformat()))
         s.commit()

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -51,7 +52,7 @@ class Customer(Base):
     satisfaction = Column(Integer, nullable=True)  # 1..5
     recommendation = Column(Integer, nullable=True)  # NPS 0..10
     churned = Column(Boolean, nullable=False, default=False)
-    churn_risk = Column(Numeric(5, 3), nullable=True)
+    churn_risk = Column(Float, nullable=True)
     crm_notes = Column(JSON, nullable=False, default=list)  # the "CRM émotionnel"
     erased_at = Column(DateTime, nullable=True)
     created_at = Column(DateTime, nullable=False, default=datetime.utcnow)

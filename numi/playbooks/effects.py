@@ -520,6 +520,11 @@ def update_contact(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
                   "adresse": "address"}.get(str(params["field"]).lower())
     if customer is None or field_name is None:
         return {"contact_updated": False}
+    if field_name == "email":
+        taken = env.session.scalars(select(m.Customer.id).where(m.Customer.email == str(params["value"]).lower(),
+                                                                m.Customer.id != customer.id)).first()
+        if taken is not None:  # never move an address that belongs to another account
+            return {"contact_updated": False}
     old = getattr(customer, field_name)
     setattr(customer, field_name, str(params["value"]))
     for target in {x for x in (customer.email, old if field_name == "email" else None) if x}:

@@ -109,6 +109,8 @@ def _fold(text: str) -> str:
 
 
 class Walker:
+    strict = False  # tests: a template that fails to render raises instead of logging
+
     def __init__(self, library: Library, effects: EffectRunner, mode: str = "customer",
                  detected: Optional[Parsed] = None) -> None:
         self.lib = library
@@ -229,6 +231,9 @@ class Walker:
             frame["step"] = step.id
             frame["misses"] = 0
             frame.setdefault("visited", []).append(step.id)
+            trail = state.setdefault("trail", [])
+            trail.append([pb.id, step.id])
+            del trail[:-60]  # bounded: the state lives in a slot
             scope = self._run_effects(pb, step, frame)
             if not state.get("stack") or self._top(state) is not frame:
                 return  # an effect handed the conversation over
@@ -327,6 +332,8 @@ class Walker:
             try:
                 result = self.effects.run(eff.name, params, frame, pb, scope) or {}
             except Exception:  # an effect failing must not lose the conversation
+                if self.strict:
+                    raise
                 log.exception("%s: effect %s failed", pb.where(step.id), eff.name)
                 result = {"_error": True}
                 self._system_plain("technical_error")
@@ -350,6 +357,8 @@ class Walker:
         try:
             return render_text(source, scope)
         except (TemplateError, SecurityError) as exc:
+            if self.strict:
+                raise
             log.error("%s: rendering failed: %s", pb.where(step.id if step else None), exc)
             return ""
 

@@ -1,0 +1,92 @@
+"""Held-out NLU evaluation: accuracy, macro-F1, per-intent F1, most confused pairs.
+
+    python -m numi.nlu.evaluate --model models/numi-xxxx.tar.gz [--min-macro-f1 0.90] [--json out.json]
+
+The held-out set (tests/nlu/heldout.yml) is never trained on.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+from numi.settings import ROOT
+
+HELDOUT = ROOT / "tests" / "nlu" / "heldout.yml"
+
+
+def load_examples(path: Path = HELDOUT) -> List[Tuple[str, str]]:
+    from rasa.shared.nlu.training_data.loading import load_data
+
+    data = load_data(str(path))
+    return [(ex.get("text"), ex.get("intent")) for ex in data.intent_examples]
+
+
+def scores(pairs: List[Tuple[str, str]]) -> Dict:
+    """pairs: (gold, predicted)."""
+    labels = sorted({g for g, _ in pairs})
+    per: Dict[str, Dict[str, float]] = {}
+    for label in labels:
+        tp = sum(1 for g, p in pairs if g == label and p == label)
+        fp = sum(1 for g, p in pairs if g != label and p == label)
+        fn = sum(1 for g, p in pairs if g == label and p != label)
+        prec = tp / (tp + fp) if tp + fp else 0.0
+        rec = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+        per[label] = {"precision": prec, "recall": rec, "f1": f1, "support": tp + fn}
+    accuracy = sum(1 for g, p in pairs if g == p) / len(pairs)
+    macro = sum(v["f1"] for v in per.values()) / len(per)
+    confused = Counter((g, p) for g, p in pairs if g != p).most_common(10)
+    return {"accuracy": accuracy, "macro_f1": macro, "per_intent": per,
+            "confused": [{"gold": g, "predicted": p, "count": c} for (g, p), c in confused]}
+
+
+async def predict(model: str, texts: List[str]) -> List[str]:
+    from rasa.core.agent import Agent
+
+    agent = Agent.load(model)
+    out = []
+    for text in texts:
+        parsed = await agent.parse_message(text)
+        out.append((parsed.get("intent") or {}).get("name"))
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--data", default=str(HELDOUT))
+    parser.add_argument("--min-macro-f1", type=float, default=0.90)
+    parser.add_argument("--json")
+    args = parser.parse_args(argv)
+    examples = load_examples(Path(args.data))
+    start = time.perf_counter()
+    predicted = asyncio.run(predict(args.model, [t for t, _ in examples]))
+    elapsed = time.perf_counter() - start
+    result = scores([(g, p or "none") for (_, g), p in zip(examples, predicted)])
+    result["examples"] = len(examples)
+    result["seconds"] = round(elapsed, 2)
+    print(f"held-out set: {len(examples)} messages, {len(result['per_intent'])} intents ({args.data})")
+    print(f"accuracy  {result['accuracy']:.3f}")
+    print(f"macro-F1  {result['macro_f1']:.3f}")
+    print("per-intent F1:")
+    for label, v in sorted(result["per_intent"].items(), key=lambda kv: kv[1]["f1"]):
+        print(f"  {label:28} {v['f1']:.3f}  (p {v['precision']:.2f} r {v['recall']:.2f} n {v['support']})")
+    print("most confused (gold → predicted):")
+    for c in result["confused"]:
+        print(f"  {c['gold']:28} → {c['predicted']:28} {c['count']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    if result["macro_f1"] < args.min_macro_f1:
+        print(f"FAIL: macro-F1 {result['macro_f1']:.3f} < {args.min_macro_f1}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
