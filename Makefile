@@ -1,5 +1,5 @@
 # numi assist — the two commands of the README are `make run` and `make test`.
-.PHONY: setup train run test test-fast validate nlu-eval lint-playbooks clean
+.PHONY: setup train run test validate nlu-eval lint-playbooks bench clean
 
 setup:
 	@scripts/bootstrap.sh
@@ -24,3 +24,6 @@ test: setup
 
 clean:
 	rm -rf models results var .pytest_cache
+
+bench: train
+	@PYTHONPATH=. .venv/bin/python scripts/bench.py

@@ -1,7 +1,7 @@
 """Shared, abstract bases (rasa-sdk does not register abstract classes)."""
 from __future__ import annotations
 
-from abc import ABC
+from abc import ABC, abstractmethod
 from typing import Any, Dict, List, Optional
 
 from rasa_sdk import Action, Tracker
@@ -88,4 +88,8 @@ def signal_slots(outcome: Outcome) -> Dict[str, Any]:
 
 
 class NumiAction(Action, ABC):
-    """Abstract base of numi's actions (not registered by rasa-sdk)."""
+    """Abstract base of numi's actions (abstract, so rasa-sdk does not register it)."""
+
+    @abstractmethod
+    def name(self) -> str:  # pragma: no cover - abstract
+        ...

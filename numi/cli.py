@@ -1,0 +1,63 @@
+"""numi's command line.
+
+    python -m numi.cli staff create --name Camille --role hotliner   # prints the token once
+    python -m numi.cli staff list
+    python -m numi.cli staff revoke --name Camille
+    python -m numi.cli db upgrade
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional
+
+from sqlalchemy import select
+
+from numi import auth
+from numi.clock import utcnow
+from numi.db import make_engine, make_sessionmaker, session_scope
+from numi.db import models as m
+from numi.db.migrate import upgrade
+from numi.settings import Settings
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="numi")
+    sub = parser.add_subparsers(dest="area", required=True)
+    staff = sub.add_parser("staff").add_subparsers(dest="cmd", required=True)
+    create = staff.add_parser("create")
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", required=True, choices=auth.ROLES)
+    staff.add_parser("list")
+    revoke = staff.add_parser("revoke")
+    revoke.add_argument("--name", required=True)
+    db = sub.add_parser("db").add_subparsers(dest="cmd", required=True)
+    db.add_parser("upgrade")
+    args = parser.parse_args(argv)
+
+    settings = Settings.from_env()
+    engine = make_engine(settings.database_url)
+    upgrade(engine, settings)
+    sessions = make_sessionmaker(engine)
+    if args.area == "db":
+        print("schéma à jour")
+        return 0
+    with session_scope(sessions) as s:
+        if args.cmd == "create":
+            token = auth.new_staff_token()
+            s.add(m.StaffToken(name=args.name, role=args.role, token_hash=auth.hash_token(token)))
+            print(token)
+        elif args.cmd == "list":
+            for t in s.scalars(select(m.StaffToken).order_by(m.StaffToken.id)):
+                print(f"{t.name:20} {t.role:11} {'révoqué' if t.revoked_at else 'actif'}")
+        else:
+            rows = list(s.scalars(select(m.StaffToken).where(m.StaffToken.name == args.name,
+                                                              m.StaffToken.revoked_at.is_(None))))
+            for t in rows:
+                t.revoked_at = utcnow()
+            print(f"{len(rows)} jeton(s) révoqué(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Start the real numi service and Rasa server as subprocesses (integration tests, benchmark)."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def model_path() -> str:
+    model = os.environ.get("NUMI_MODEL")
+    if model and Path(model).exists():
+        return model
+    out = subprocess.run([str(ROOT / "scripts" / "train.sh")], cwd=ROOT, capture_output=True, text=True, check=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def http(method: str, url: str, body: Any = None, token: Optional[str] = None, raw: Optional[bytes] = None,
+         timeout: float = 60) -> tuple:
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            text = resp.read().decode()
+            return resp.status, (json.loads(text) if text else None)
+    except urllib.error.HTTPError as e:
+        text = e.read().decode()
+        try:
+            return e.code, json.loads(text)
+        except ValueError:
+            return e.code, text
+
+
+class Stack:
+    """numi service + Rasa server on free ports, sharing a temporary var/ directory."""
+
+    def __init__(self, tmp: Path, extra_env: Optional[Dict[str, str]] = None) -> None:
+        self.tmp = tmp
+        self.numi_port, self.rasa_port = free_port(), free_port()
+        self.numi = f"http://127.0.0.1:{self.numi_port}"
+        self.rasa = f"http://127.0.0.1:{self.rasa_port}"
+        self.rasa_token = "test-rasa-token"
+        self.admin_token = "test-admin-token"
+        self.secret = "test-secret"
+        self.env = dict(os.environ, PYTHONPATH=str(ROOT), NUMI_SECRET=self.secret, NUMI_ADMIN_TOKEN=self.admin_token,
+                        NUMI_RASA_TOKEN=self.rasa_token, NUMI_RASA_URL=self.rasa,
+                        NUMI_DATABASE_URL=f"sqlite:///{tmp / 'numi.db'}",
+                        NUMI_TRACKER_URL=f"sqlite:///{tmp / 'tracker.db'}",
+                        NUMI_MAILBOX_DIR=str(tmp / "mailbox"), NUMI_PORT=str(self.numi_port),
+                        NUMI_ACTION_URL=f"{self.numi}/webhook", NUMI_SCHEDULER="0", **(extra_env or {}))
+        self.procs = []
+
+    def start(self) -> "Stack":
+        model = model_path()
+        log_numi = open(self.tmp / "numi.log", "w")
+        log_rasa = open(self.tmp / "rasa.log", "w")
+        self.procs.append(subprocess.Popen([sys.executable, "-m", "numi.service"], cwd=ROOT, env=self.env,
+                                           stdout=log_numi, stderr=subprocess.STDOUT))
+        rasa = str(Path(sys.executable).parent / "rasa")
+        self.procs.append(subprocess.Popen(
+            [rasa, "run", "--model", model, "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
+             "--enable-api", "--auth-token", self.rasa_token, "--port", str(self.rasa_port)],
+            cwd=ROOT, env=self.env, stdout=log_rasa, stderr=subprocess.STDOUT))
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            if all(p.poll() is None for p in self.procs) and self.ready():
+                return self
+            if any(p.poll() is not None for p in self.procs):
+                break
+            time.sleep(0.5)
+        self.stop()
+        raise RuntimeError("servers did not start:\n" + (self.tmp / "numi.log").read_text()[-3000:]
+                           + (self.tmp / "rasa.log").read_text()[-3000:])
+
+    def ready(self) -> bool:
+        try:
+            return (http("GET", f"{self.numi}/health", timeout=2)[0] == 200
+                    and http("GET", f"{self.rasa}/status?token={self.rasa_token}", timeout=2)[0] == 200)
+        except OSError:
+            return False
+
+    def pids(self) -> list:
+        return [p.pid for p in self.procs]
+
+    def stop(self) -> None:
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+    def say(self, sender: str, message: Any, metadata: Optional[Dict] = None) -> tuple:
+        body = {"sender": sender, "message": message}
+        if metadata is not None:
+            body["metadata"] = metadata
+        return http("POST", f"{self.rasa}/webhooks/rest/webhook", body)
+
+    def tracker(self, sender: str) -> Dict:
+        return http("GET", f"{self.rasa}/conversations/{sender}/tracker?token={self.rasa_token}")[1]

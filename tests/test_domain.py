@@ -1,0 +1,41 @@
+"""The domain, the actions package and the playbooks agree with each other and the contract."""
+from pathlib import Path
+
+import yaml
+from rasa_sdk.executor import ActionExecutor
+
+from numi.playbooks.library import load_library
+from numi.playbooks.validate import contract_intents
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTRACT = ROOT.parent / "shared" / "contract"
+
+
+def domain():
+    merged = {}
+    for f in sorted((ROOT / "domain").glob("*.yml")):
+        for k, v in (yaml.safe_load(f.read_text()) or {}).items():
+            merged.setdefault(k, v if not isinstance(v, list) else []).__iadd__(v) if isinstance(v, list) else merged.setdefault(k, v)
+    return merged
+
+
+def test_every_custom_action_of_the_domain_is_registered():
+    executor = ActionExecutor()
+    executor.register_package("actions")
+    custom = {a for a in domain()["actions"]}
+    assert custom <= set(executor.actions), custom - set(executor.actions)
+
+
+def test_the_domain_has_every_contract_intent():
+    assert contract_intents(CONTRACT) <= set(domain()["intents"])
+
+
+def test_every_trigger_intent_opens_a_playbook_rule():
+    rules = (ROOT / "data" / "rules.yml").read_text()
+    lib = load_library(ROOT / "playbooks")
+    for intent in lib.triggers:
+        if not intent.startswith("EXTERNAL_"):
+            assert f"- intent: {intent}\n" in rules, intent
+    for pb in lib.values():
+        for intent in pb.entry:
+            assert f"- intent: {intent}\n" in rules, intent
