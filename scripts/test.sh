@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=.
 export NUMI_SECRET=${NUMI_SECRET:-test-secret}
+export NUMI_ACTION_URL=${NUMI_ACTION_URL:-http://127.0.0.1:5055/webhook}
+export PYTHONWARNINGS=ignore
 step() { printf '\n=== %s\n' "$*"; }
 
 step "rasa data validate (warnings fail)"

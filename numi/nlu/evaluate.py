@@ -46,6 +46,16 @@ def scores(pairs: List[Tuple[str, str]]) -> Dict:
             "confused": [{"gold": g, "predicted": p, "count": c} for (g, p), c in confused]}
 
 
+def quiet() -> None:
+    """Rasa logs every parse at debug level through structlog: keep the report readable."""
+    import logging
+
+    import structlog
+
+    logging.getLogger().setLevel(logging.WARNING)
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+
 async def predict(model: str, texts: List[str]) -> List[str]:
     from rasa.core.agent import Agent
 
@@ -64,6 +74,7 @@ def main(argv=None) -> int:
     parser.add_argument("--min-macro-f1", type=float, default=0.90)
     parser.add_argument("--json")
     args = parser.parse_args(argv)
+    quiet()
     examples = load_examples(Path(args.data))
     start = time.perf_counter()
     predicted = asyncio.run(predict(args.model, [t for t, _ in examples]))
