@@ -44,8 +44,19 @@ MONTHS_FR = (
 DAYS_FR = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 
 
-def date_fr(value: Optional[date | datetime], with_weekday: bool = False) -> str:
+def _coerce(value):
+    """Collected values are ISO strings: accept them wherever a date is expected."""
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value) if "T" in value or " " in value.strip() else date.fromisoformat(value)
+        except ValueError:
+            return None
+    return value
+
+
+def date_fr(value: Optional[date | datetime | str], with_weekday: bool = False) -> str:
     """12 décembre 2025 (optionally « vendredi 12 décembre 2025 »)."""
+    value = _coerce(value)
     if value is None:
         return ""
     day = "1er" if value.day == 1 else str(value.day)
@@ -53,11 +64,15 @@ def date_fr(value: Optional[date | datetime], with_weekday: bool = False) -> str
     return f"{DAYS_FR[value.weekday()]} {text}" if with_weekday else text
 
 
-def datetime_fr(value: Optional[datetime]) -> str:
+def datetime_fr(value: Optional[datetime | str]) -> str:
+    value = _coerce(value)
     if value is None:
         return ""
+    if not isinstance(value, datetime):
+        return date_fr(value, with_weekday=True)
     return f"{date_fr(value, with_weekday=True)} à {value.hour}h{value.minute:02d}"
 
 
-def short_date_fr(value: Optional[date | datetime]) -> str:
+def short_date_fr(value: Optional[date | datetime | str]) -> str:
+    value = _coerce(value)
     return "" if value is None else f"{value.day:02d}/{value.month:02d}"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -231,7 +232,7 @@ def update_ticket(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
     return {"ticket_id": ticket.ref}
 
 
-@effect("record", params=("field", "value", "verbatim"), required=("field", "value"), outputs=("@ticket", "ticket_id"))
+@effect("record", params=("field", "value"), required=("field", "value"), outputs=("@ticket", "ticket_id"))
 def record_on_ticket(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
     """Store a value on the ticket (e.g. the customer's words, verbatim)."""
     from numi.tickets import service
@@ -455,15 +456,14 @@ def register_workshop(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
     listing = frame["slots"].get("workshops") or []
     choice = str(params["choice"]).strip()
     chosen = None
-    if choice.isdigit() and 1 <= int(choice) <= len(listing):
-        chosen = listing[int(choice) - 1]
-    else:
+    number = re.search(r"\b(\d{1,2})\b", choice)
+    if number and 1 <= int(number.group(1)) <= len(listing):
+        chosen = listing[int(number.group(1)) - 1]
+    elif len(choice) >= 4:
         for w in listing:
             if choice.lower() in w["title"].lower() or w["title"].lower() in choice.lower():
                 chosen = w
-    if chosen is None and listing:
-        chosen = listing[0]
-    if chosen is None:
+    if chosen is None:  # never guess: the playbook asks again or offers something else
         return {"workshop_registered": False, "workshop_title": ""}
     if env.customer_id:
         exists = env.session.scalars(select(m.Attendance).where(

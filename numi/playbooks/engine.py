@@ -258,8 +258,8 @@ class Walker:
         pb = self.lib[frame["id"]]
         if step.collect:
             value = values.extract(step.collect, msg)
-            if value is None and step.collect.optional and msg.intent in DENY:
-                value = ""
+            if step.collect.optional and (msg.intent in DENY or values.is_refusal(msg.text)):
+                value = ""  # « non », « rien », « pas maintenant »: nothing to record
             if value is None:
                 self._miss(state, pb, step, frame)
                 return

@@ -83,14 +83,13 @@ def _used_names(source: str, where: str) -> tuple:
     for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
         if isinstance(node.node, nodes.Name) and node.node.name == "slots":
             if isinstance(node, nodes.Getattr):
+                if node.attr == "get":  # slots.get("x"): may be absent, by design
+                    continue
                 slots.add(node.attr)
             elif isinstance(node.arg, nodes.Const):
                 slots.add(str(node.arg.value))
             else:
                 raise PlaybookError(f"{where}: accès dynamique à « slots » interdit")
-    for node in ast.find_all(nodes.Name):
-        if node.name == "slots" and node.ctx == "load":
-            pass
     return names, slots
 
 

@@ -70,3 +70,10 @@ def extract(collect, msg, now: Optional[datetime] = None) -> Optional[Any]:
                 return option
         return None
     return text[:MAX_TEXT] if len(text) >= collect.min_length else None
+
+
+REFUSALS = {"non", "non merci", "rien", "aucun", "aucune", "pas maintenant", "je ne sais pas", "jsp", "nan", "non."}
+
+
+def is_refusal(text: str) -> bool:
+    return (text or "").strip().lower().rstrip(" .!") in REFUSALS
