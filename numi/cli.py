@@ -33,6 +33,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     revoke.add_argument("--name", required=True)
     db = sub.add_parser("db").add_subparsers(dest="cmd", required=True)
     db.add_parser("upgrade")
+    rem = sub.add_parser("reminders").add_subparsers(dest="cmd", required=True)
+    run = rem.add_parser("run", help="the daily reminder run (001)")
+    run.add_argument("--today", help="YYYY-MM-DD (default: today)")
+    run.add_argument("--dry-run", action="store_true")
+    rem.add_parser("flush", help="deliver what waits in the outbox")
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
@@ -42,6 +47,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.area == "db":
         print("schéma à jour")
         return 0
+    if args.area == "reminders":
+        return _reminders(args, settings, sessions)
     with session_scope(sessions) as s:
         if args.cmd == "create":
             token = auth.new_staff_token()
@@ -56,6 +63,24 @@ def main(argv: Optional[List[str]] = None) -> int:
             for t in rows:
                 t.revoked_at = utcnow()
             print(f"{len(rows)} jeton(s) révoqué(s)")
+    return 0
+
+
+def _reminders(args, settings, sessions) -> int:
+    import json
+    from datetime import date
+
+    from numi.clock import local_date, utcnow
+    from numi.mail import Mailer
+    from numi.reminders import engine, outbox
+
+    mailer = Mailer(settings)
+    if args.cmd == "flush":
+        print(json.dumps(outbox.flush(sessions, mailer)))
+        return 0
+    today = date.fromisoformat(args.today) if args.today else local_date(utcnow(), settings.timezone)
+    actions = engine.run(sessions, settings, today, dry_run=args.dry_run, mailer=mailer)
+    print(json.dumps({"actions": [a.as_json() for a in actions]}, ensure_ascii=False))
     return 0
 
 

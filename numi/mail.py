@@ -14,6 +14,7 @@ import smtplib
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
+from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Callable, Optional
@@ -72,7 +73,8 @@ class Mailer:
         cfg = self.settings.smtp
         assert cfg is not None
         msg = build(mail, cfg.sender)
-        with smtplib.SMTP(cfg.host, cfg.port, timeout=30) as smtp:
+        smtp = smtplib.SMTP(cfg.host, cfg.port, timeout=30)
+        try:
             smtp.ehlo()
             if cfg.starttls:
                 smtp.starttls()
@@ -88,16 +90,26 @@ class Mailer:
             code, resp = smtp.docmd("DATA")
             if code != 354:
                 raise smtplib.SMTPDataError(code, resp)
-            payload = smtplib._fix_eols(msg.as_bytes())  # type: ignore[attr-defined]
-            payload = smtplib._quote_periods(payload)  # type: ignore[attr-defined]
+            payload = smtplib._quote_periods(msg.as_bytes(policy=SMTP_POLICY))  # type: ignore[attr-defined]
             if not payload.endswith(b"\r\n"):
                 payload += b"\r\n"
             smtp.send(payload)
+            from numi.reminders import crashpoints
+
+            crashpoints.hit("before_commit")
             on_commit()
             smtp.send(b".\r\n")
             code, resp = smtp.getreply()
             if code != 250:
                 raise smtplib.SMTPDataError(code, resp)
+            crashpoints.hit("after_send")
+        except BaseException:
+            smtp.close()  # never QUIT in the middle of DATA: the server drops the message
+            raise
+        try:
+            smtp.quit()
+        except smtplib.SMTPException:
+            smtp.close()
 
 
 def _addr(sender: str) -> str:

@@ -188,6 +188,8 @@ class OutboxMessage(Base):
     attempts = Column(Integer, nullable=False, default=0)
     last_error = Column(Text, nullable=True)
     message_id = Column(String(200), nullable=True)
+    claimed_by = Column(String(120), nullable=True)  # host:pid of the process sending it
+    claimed_at = Column(DateTime, nullable=True)
     created_at = Column(DateTime, nullable=False, default=datetime.utcnow)
     sent_at = Column(DateTime, nullable=True)
     __table_args__ = (Index("ix_outbox_status", "status", "not_before"),)

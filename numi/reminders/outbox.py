@@ -10,7 +10,9 @@ after it never sends again.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+import os
+import socket
+from datetime import datetime, timedelta
 from typing import Any, Dict, Mapping, Optional
 
 from sqlalchemy import select, update
@@ -25,6 +27,25 @@ from numi.settings import ROOT
 log = logging.getLogger(__name__)
 TEMPLATES = ROOT / "templates" / "mail"
 MAX_ATTEMPTS = 5
+LEASE = timedelta(minutes=10)
+
+
+def _me() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(claimer: str) -> bool:
+    """Is the process that claimed a row still running? (Unknown host: assume yes.)"""
+    host, _, pid = (claimer or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def render_mail(template: str, context: Mapping[str, Any]) -> tuple:
@@ -66,6 +87,7 @@ def enqueue_template(session: Session, *, key: str, kind: str, channel: str, rec
 def flush(sessions: sessionmaker, mailer: Mailer, now: Optional[datetime] = None, limit: int = 500) -> Dict[str, int]:
     """Deliver pending e-mail/SMS rows whose time has come. Safe to run concurrently."""
     now = now or utcnow()
+    recover(sessions, now)
     stats = {"sent": 0, "failed": 0, "skipped": 0}
     with sessions() as s:
         ids = list(s.scalars(select(m.OutboxMessage.id).where(
@@ -82,7 +104,8 @@ def _deliver_one(sessions: sessionmaker, mailer: Mailer, row_id: int, now: datet
     with sessions() as s, s.begin():
         claimed = s.execute(update(m.OutboxMessage).where(m.OutboxMessage.id == row_id,
                                                           m.OutboxMessage.status == "pending")
-                            .values(status="sending", attempts=m.OutboxMessage.attempts + 1)).rowcount
+                            .values(status="sending", attempts=m.OutboxMessage.attempts + 1,
+                                    claimed_by=_me(), claimed_at=utcnow())).rowcount
         if not claimed:
             return "skipped"
         row = s.get(m.OutboxMessage, row_id)
@@ -113,11 +136,16 @@ def _deliver_one(sessions: sessionmaker, mailer: Mailer, row_id: int, now: datet
     return "sent"
 
 
-def recover(sessions: sessionmaker) -> int:
-    """After a crash: rows left `sending` never reached their commit point, so the
-    server dropped them; they go back to pending. Rows `committed` were sent."""
+def recover(sessions: sessionmaker, now: Optional[datetime] = None) -> int:
+    """After a crash. A row `sending` whose process is dead (or whose lease ran out)
+    never reached its commit point, so the server dropped it: it goes back to
+    pending. A row `committed` was delivered: it is marked sent, never resent."""
+    now = now or utcnow()
+    back = 0
     with sessions() as s, s.begin():
-        back = s.execute(update(m.OutboxMessage).where(m.OutboxMessage.status == "sending")
-                         .values(status="pending")).rowcount
+        for row in s.scalars(select(m.OutboxMessage).where(m.OutboxMessage.status == "sending")):
+            if not _alive(row.claimed_by or "") or (row.claimed_at and now - row.claimed_at > LEASE):
+                row.status, row.claimed_by = "pending", None
+                back += 1
         s.execute(update(m.OutboxMessage).where(m.OutboxMessage.status == "committed").values(status="sent"))
     return back

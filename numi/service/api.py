@@ -148,3 +148,73 @@ async def list_handoffs(request):
         return _bad("file inconnue")
     now = utcnow()
     return response.json({"handoffs": [handoffs.handoff_json(h, now) for h in handoffs.waiting(request.ctx.db, queue)]})
+
+
+# ---------------------------------------------------------------------------
+# Reminders (seed 001): the daily run, the daily list, the KPIs, the call list
+# ---------------------------------------------------------------------------
+def _today(request):
+    from datetime import date
+
+    from numi.clock import local_date
+
+    raw = request.args.get("today")
+    if raw:
+        return date.fromisoformat(raw)
+    return local_date(utcnow(), request.app.ctx.settings.timezone)
+
+
+@bp.post("/reminders/run")
+@require("admin")
+async def reminders_run(request):
+    from datetime import date
+
+    from numi.reminders import engine, outbox
+
+    body = _body(request) or {}
+    try:
+        today = date.fromisoformat(str(body["today"])) if body.get("today") else _today(request)
+    except ValueError:
+        return _bad("« today » doit être une date AAAA-MM-JJ")
+    dry_run = body.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        return _bad("« dry_run » doit être true ou false")
+    services = request.app.ctx.services
+    actions = engine.run(services.sessions, services.settings, today, dry_run=dry_run, mailer=services.mailer)
+    return response.json({"date": today.isoformat(), "dry_run": dry_run,
+                          "actions": [a.as_json() for a in actions]})
+
+
+@bp.get("/reminders/daily")
+@require(*STAFF)
+async def reminders_daily(request):
+    from numi.reminders import dashboard
+
+    try:
+        today = _today(request)
+    except ValueError:
+        return _bad("« today » doit être une date AAAA-MM-JJ")
+    return response.json(dashboard.daily_list(request.ctx.db, today, request.app.ctx.settings.timezone))
+
+
+@bp.get("/reminders/kpis")
+@require("supervisor", "level2", "hotliner", "trainer")
+async def reminders_kpis(request):
+    from numi.reminders import dashboard
+
+    try:
+        today = _today(request)
+    except ValueError:
+        return _bad("« today » doit être une date AAAA-MM-JJ")
+    return response.json({"kpis": dashboard.kpis(request.ctx.db, today, request.app.ctx.settings.timezone)})
+
+
+@bp.get("/calls")
+@require("hotliner", "level2", "supervisor")
+async def call_list(request):
+    rows = request.ctx.db.scalars(select(m.CallTask).where(m.CallTask.done_at.is_(None))
+                                  .order_by(m.CallTask.urgent.desc(), m.CallTask.due_on))
+    return response.json({"calls": [
+        {"id": c.id, "ticket_id": m.ticket_ref(c.ticket_number) if c.ticket_number else None,
+         "customer_id": c.customer_id, "reason": c.reason, "urgent": c.urgent, "due": c.due_on.isoformat(),
+         "label": "APPELER MAINTENANT" if c.urgent else "APPELER", "script": c.script} for c in rows]})
