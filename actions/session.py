@@ -46,14 +46,28 @@ class ActionSystemEvent(NumiAction):
         return "action_system_event"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[Dict[Text, Any]]:
+        # Executed from outside (Rasa's /execute), so no prediction loop follows: end with
+        # the action_listen a normal turn ends with, or forms would not validate the next message.
+        return self._run(dispatcher, tracker) + [ActionExecuted("action_listen")]
+
+    def _run(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> List[Dict[Text, Any]]:
         event = tracker.get_slot("system_event") or {}
         lib = runtime.get().library
         kind = event.get("type")
         events: List[Dict[Text, Any]] = [SlotSet("system_event", None)]
         if kind == "agent_message":
-            dispatcher.utter_message(json_message={"type": "agent_message", "text": str(event.get("text", "")),
-                                                   "author": str(event.get("author", ""))})
+            # as text: Rasa 3.6's socket.io output cannot emit custom JSON
+            dispatcher.utter_message(text=lib.system_text("agent_message", "customer", {
+                "author": str(event.get("author", ""))[:80], "text": str(event.get("text", ""))[:4000]}))
             return events
+        if kind == "handoff_claimed":
+            handoff = dict(tracker.get_slot("handoff") or {}, status="claimed")
+            dispatcher.utter_message(text=lib.system_text("handoff_claimed", "customer",
+                                                          {"author": str(event.get("author", ""))[:80]}))
+            return events + [SlotSet("handoff", handoff)]
+        if kind == "handoff_closed":
+            dispatcher.utter_message(text=lib.system_text("handoff_closed", "customer", {}))
+            return events + [SlotSet("handoff", None), ActiveLoop(None), SlotSet("requested_slot", None)]
         if kind == "handback":
             dispatcher.utter_message(text=lib.system_text("handback", "customer", {}))
             return events + [SlotSet("handoff", None), ActiveLoop(None), SlotSet("requested_slot", None)]

@@ -135,3 +135,13 @@ async def test_a_step_can_route_stop_itself(db):
     await conv.say("supprimer mon compte", "request_account_deletion")
     await conv.say("non stop", "stop", confidence=0.9)
     assert conv.frame is None and "conservé" in conv.texts
+
+
+async def test_after_a_handoff_the_walker_stops_even_with_a_queued_topic(db):
+    conv = Conversation(db)
+    await conv.say("je veux parler à un conseiller", "request_human")
+    await conv.say("ma facture est fausse", "request_invoice", confidence=0.95)
+    assert "Je vous mets en relation" in conv.texts or "relation" in conv.texts
+    assert conv.frame is None and conv.slots["pb_state"]["queue"] == []
+    assert conv.slots["handoff"]["status"] == "waiting"
+    assert "Quelle est l'adresse e-mail" not in conv.texts

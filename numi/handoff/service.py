@@ -15,12 +15,6 @@ from numi.tickets import service as tickets
 from numi.tickets.lifecycle import Transition
 
 
-def _texts(env) -> Any:
-    from numi import runtime
-
-    return runtime.get().library if runtime._services is not None else None
-
-
 def request(env, ticket: m.Ticket, frame: Dict[str, Any], pb, queue: str, reason: str) -> Dict[str, Any]:
     """Queue the conversation for a human, with everything they need to know."""
     from numi.playbooks.library import default_library
@@ -86,3 +80,68 @@ def handoff_json(h: m.Handoff, now: datetime) -> Dict[str, Any]:
 
 def record_message(session: Session, handoff_id: int, sender: str, text: str, author: Optional[str], now: datetime) -> None:
     session.add(m.HandoffMessage(handoff_id=handoff_id, sender=sender, author=author, text=text[:4000], at=now))
+
+
+# Which staff roles may take which queue.
+QUEUE_ROLES = {"level1": {"hotliner", "level2", "supervisor"}, "level2": {"level2", "supervisor"},
+               "supervisor": {"supervisor"}, "cs": {"supervisor"}}
+
+
+class HandoffError(ValueError):
+    def __init__(self, message: str, status: int = 409) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def can_take(role: str, queue: str) -> bool:
+    return role == "admin" or role in QUEUE_ROLES.get(queue, set())
+
+
+def claim(session: Session, handoff: m.Handoff, staff: dict, now: datetime) -> m.Handoff:
+    if not can_take(staff["role"], handoff.queue):
+        raise HandoffError("cette file n'est pas la vôtre", 403)
+    if handoff.status != "waiting":
+        raise HandoffError(f"déjà {handoff.status}")
+    handoff.status, handoff.claimed_by, handoff.claimed_at = "claimed", staff["name"], now
+    ticket = session.get(m.Ticket, handoff.ticket_number) if handoff.ticket_number else None
+    if ticket is not None:
+        ticket.assignee = f"{staff['role']}:{staff['name']}"
+        tickets.record(session, ticket, actor=ticket.assignee, event="handoff_claimed", at=now,
+                       details={"queue": handoff.queue})
+    return handoff
+
+
+def end(session: Session, handoff: m.Handoff, staff: dict, now: datetime, close_reason: Optional[str] = None,
+        note: Optional[str] = None) -> m.Handoff:
+    """Hand the conversation back to the bot, or close it (and its ticket)."""
+    if handoff.status not in ("waiting", "claimed"):
+        raise HandoffError(f"déjà {handoff.status}")
+    if handoff.status == "claimed" and handoff.claimed_by != staff["name"] and staff["role"] not in ("supervisor", "admin"):
+        raise HandoffError("conversation tenue par un autre conseiller", 403)
+    ticket = session.get(m.Ticket, handoff.ticket_number) if handoff.ticket_number else None
+    actor = f"{staff['role']}:{staff['name']}"
+    if close_reason is not None:
+        if ticket is not None and ticket.status != "closed":
+            tickets.transition(session, ticket, Transition("closed", reason="clôturé par le conseiller",
+                                                            close_reason=close_reason, note=note), actor=actor, now=now)
+        handoff.status = "closed"
+    else:
+        if ticket is not None and ticket.status == "escalated":
+            tickets.transition(session, ticket, Transition("in_progress", reason="conversation rendue au bot"),
+                               actor=actor, now=now)
+        handoff.status = "returned"
+    handoff.ended_at = now
+    return handoff
+
+
+def messages(session: Session, handoff_id: int, after: int = 0) -> List[Dict[str, Any]]:
+    rows = session.scalars(select(m.HandoffMessage).where(m.HandoffMessage.handoff_id == handoff_id,
+                                                          m.HandoffMessage.id > after).order_by(m.HandoffMessage.id))
+    return [{"id": r.id, "from": r.sender, "author": r.author, "text": r.text, "at": m.as_iso(r.at)} for r in rows]
+
+
+def overdue(session: Session, now: datetime, minutes: int) -> List[m.Handoff]:
+    """Waiting handoffs nobody picked up in time, not yet offered an alternative."""
+    limit = now - timedelta(minutes=minutes)
+    rows = session.scalars(select(m.Handoff).where(m.Handoff.status == "waiting", m.Handoff.created_at <= limit))
+    return [h for h in rows if not (h.packet or {}).get("timeout_offered")]

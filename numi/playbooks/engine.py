@@ -119,6 +119,7 @@ class Walker:
         self.detected = detected
         self.outputs: List[Output] = []
         self.signals: List[Dict[str, Any]] = []
+        self.handed_off = False  # a human takes over: the walker stops after this playbook
 
     # ---- public API ------------------------------------------------------
     def start(self, state: Dict[str, Any], playbook_id: str, entry_intent: Optional[str] = None,
@@ -244,6 +245,10 @@ class Walker:
         raise RuntimeError(f"{self.lib[self._top(state)['id']].where()}: trop d'étapes sans attente")
 
     def _after_finish(self, state: Dict[str, Any]) -> None:
+        if self.handed_off:
+            # the human now owns the conversation, other topics included (they are in the transcript)
+            state["queue"], state["stack"], state["pending"] = [], [], None
+            return
         if state["queue"]:
             nxt = state["queue"].pop(0)
             self._system("queued_start", state, title=self.lib[nxt].title)
@@ -340,6 +345,8 @@ class Walker:
             signal = result.pop("_signal", None)
             if signal:
                 self.signals.append(signal)
+                if "handoff" in signal:
+                    self.handed_off = True
             result.pop("_error", None)
             frame["slots"].update(result)
             scope = self._scope(frame, pb)

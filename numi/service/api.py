@@ -218,3 +218,106 @@ async def call_list(request):
         {"id": c.id, "ticket_id": m.ticket_ref(c.ticket_number) if c.ticket_number else None,
          "customer_id": c.customer_id, "reason": c.reason, "urgent": c.urgent, "due": c.due_on.isoformat(),
          "label": "APPELER MAINTENANT" if c.urgent else "APPELER", "script": c.script} for c in rows]})
+
+
+# ---------------------------------------------------------------------------
+# Live handoff: claim, read the packet, reply, hand back or close
+# ---------------------------------------------------------------------------
+def _handoff(request, handoff_id: str):
+    if not str(handoff_id).isdigit():
+        return None
+    return request.ctx.db.get(m.Handoff, int(handoff_id))
+
+
+async def _tell_rasa(request, conversation_id: str, event: dict) -> None:
+    from numi.rasa_client import RasaClient
+
+    settings = request.app.ctx.settings
+    await RasaClient(settings.rasa_url, settings.rasa_token).system_event(conversation_id, event)
+
+
+@bp.get("/handoffs/<handoff_id>")
+@require("hotliner", "level2", "supervisor")
+async def get_handoff(request, handoff_id: str):
+    h = _handoff(request, handoff_id)
+    if h is None:
+        return _bad("transfert introuvable", 404)
+    body = handoffs.handoff_json(h, utcnow())
+    body["messages"] = handoffs.messages(request.ctx.db, h.id)
+    return response.json(body)
+
+
+@bp.get("/handoffs/<handoff_id>/messages")
+@require("hotliner", "level2", "supervisor")
+async def handoff_messages(request, handoff_id: str):
+    h = _handoff(request, handoff_id)
+    if h is None:
+        return _bad("transfert introuvable", 404)
+    after = request.args.get("after", "0")
+    return response.json({"status": h.status,
+                          "messages": handoffs.messages(request.ctx.db, h.id, int(after) if after.isdigit() else 0)})
+
+
+@bp.post("/handoffs/<handoff_id>/claim")
+@require("hotliner", "level2", "supervisor")
+async def claim_handoff(request, handoff_id: str):
+    h = _handoff(request, handoff_id)
+    if h is None:
+        return _bad("transfert introuvable", 404)
+    try:
+        handoffs.claim(request.ctx.db, h, request.ctx.staff, utcnow())
+    except handoffs.HandoffError as exc:
+        return _bad(str(exc), exc.status)
+    request.ctx.db.commit()
+    await _tell_rasa(request, h.conversation_id, {"type": "handoff_claimed", "author": request.ctx.staff["name"]})
+    return response.json(handoffs.handoff_json(h, utcnow()))
+
+
+@bp.post("/handoffs/<handoff_id>/messages")
+@require("hotliner", "level2", "supervisor")
+async def reply_handoff(request, handoff_id: str):
+    h = _handoff(request, handoff_id)
+    body = _body(request)
+    if h is None:
+        return _bad("transfert introuvable", 404)
+    text = (body or {}).get("text")
+    if not isinstance(text, str) or not text.strip() or len(text) > 4000:
+        return _bad("« text » : un message de 1 à 4000 caractères")
+    staff = request.ctx.staff
+    if h.status != "claimed" or (h.claimed_by != staff["name"] and staff["role"] not in ("supervisor", "admin")):
+        return _bad("prenez d'abord la conversation", 409)
+    handoffs.record_message(request.ctx.db, h.id, "agent", text.strip(), staff["name"], utcnow())
+    request.ctx.db.commit()
+    await _tell_rasa(request, h.conversation_id, {"type": "agent_message", "text": text.strip(), "author": staff["name"]})
+    return response.json({"ok": True}, status=201)
+
+
+async def _end_handoff(request, handoff_id: str, close: bool):
+    h = _handoff(request, handoff_id)
+    if h is None:
+        return _bad("transfert introuvable", 404)
+    body = _body(request) or {}
+    reason, note = body.get("close_reason"), body.get("note")
+    if close and (reason not in lifecycle.CLOSE_REASONS or not isinstance(note, str) or not note.strip()):
+        return _bad("clôturer demande « close_reason » (" + ", ".join(lifecycle.CLOSE_REASONS) + ") et « note »")
+    try:
+        handoffs.end(request.ctx.db, h, request.ctx.staff, utcnow(), close_reason=reason if close else None,
+                     note=note)
+    except (handoffs.HandoffError, TransitionError) as exc:
+        request.ctx.db.rollback()
+        return _bad(str(exc), getattr(exc, "status", 409))
+    request.ctx.db.commit()
+    await _tell_rasa(request, h.conversation_id, {"type": "handoff_closed" if close else "handback"})
+    return response.json(handoffs.handoff_json(h, utcnow()))
+
+
+@bp.post("/handoffs/<handoff_id>/handback")
+@require("hotliner", "level2", "supervisor")
+async def handback(request, handoff_id: str):
+    return await _end_handoff(request, handoff_id, close=False)
+
+
+@bp.post("/handoffs/<handoff_id>/close")
+@require("hotliner", "level2", "supervisor")
+async def close_handoff(request, handoff_id: str):
+    return await _end_handoff(request, handoff_id, close=True)

@@ -32,6 +32,13 @@ def create_app(settings: Optional[Settings] = None, name: str = "numi") -> Sanic
     async def open_resources(app: Sanic, _loop) -> None:
         app.ctx.services = runtime.init(app.ctx.settings)
 
+    @app.listener("after_server_start")
+    async def start_scheduler(app: Sanic, _loop) -> None:
+        if app.ctx.settings.scheduler_enabled:
+            from numi.service.scheduler import loop
+
+            app.add_task(loop(app))
+
     @app.listener("after_server_stop")
     async def close_resources(app: Sanic, _loop) -> None:
         runtime.close()

@@ -1,0 +1,71 @@
+"""What the numi service does by itself, every minute: the daily reminder run at
+the configured time (once a day, catching up after downtime), the outbox flush,
+and the handoff pickup delay (a customer nobody answered is offered a callback)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+
+from numi import hours
+from numi.clock import local_date, to_local, utcnow
+from numi.db import models as m
+from numi.handoff import service as handoffs
+from numi.reminders import engine, outbox
+
+log = logging.getLogger(__name__)
+LAST_RUN = "reminders_last_run"
+
+
+def reminder_tick(services, now: datetime) -> bool:
+    """Run today's reminders once, after the configured time. True when it ran."""
+    settings = services.settings
+    local = to_local(now, settings.timezone).replace(tzinfo=None)
+    if local.time() < settings.reminder_run_at:
+        return False
+    today = local.date().isoformat()
+    with services.sessions() as s, s.begin():
+        meta = s.get(m.Meta, LAST_RUN)
+        if meta is not None and meta.value >= today:
+            return False
+        if meta is None:
+            s.add(m.Meta(key=LAST_RUN, value=today))
+        else:
+            meta.value = today
+    engine.run(services.sessions, settings, local.date(), now=now, mailer=services.mailer)
+    return True
+
+
+async def handoff_tick(services, now: datetime) -> int:
+    from numi.rasa_client import RasaClient
+
+    settings = services.settings
+    local = to_local(now, settings.timezone).replace(tzinfo=None)
+    is_open = hours.is_open(settings.opening_hours, local)
+    with services.sessions() as s:
+        due = handoffs.overdue(s, now, 0 if not is_open else settings.handoff_pickup_minutes)
+        targets = [(h.id, h.conversation_id) for h in due]
+    client = RasaClient(settings.rasa_url, settings.rasa_token)
+    for handoff_id, conversation_id in targets:
+        try:
+            await client.system_event(conversation_id, {"type": "handoff_timeout"})
+        except Exception as exc:  # Rasa down: try again next minute
+            log.warning("handoff %s: %s", handoff_id, exc)
+            continue
+        with services.sessions() as s, s.begin():
+            h = s.get(m.Handoff, handoff_id)
+            h.packet = dict(h.packet or {}, timeout_offered=True)
+    return len(targets)
+
+
+async def loop(app) -> None:
+    services = app.ctx.services
+    while True:
+        now = utcnow()
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, reminder_tick, services, now)
+            await asyncio.get_running_loop().run_in_executor(None, outbox.flush, services.sessions, services.mailer)
+            await handoff_tick(services, now)
+        except Exception:
+            log.exception("scheduler tick failed")
+        await asyncio.sleep(60)
