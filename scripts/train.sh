@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CONFIG=${NUMI_CONFIG:-config.yml}
-hash=$(cat "$CONFIG" domain/*.yml data/*.yml data/nlu/*.yml numi/nlu/*.py | sha256sum | cut -c1-16)
+hash=$(cat "$CONFIG" domain/*.yml data/*.yml data/nlu/*.yml numi/nlu/components.py numi/nlu/dates.py | sha256sum | cut -c1-16)
 model="models/numi-$hash.tar.gz"
 if [ -f "$model" ]; then
   echo "$model"
