@@ -64,7 +64,8 @@ class Stack:
                         NUMI_DATABASE_URL=f"sqlite:///{tmp / 'numi.db'}",
                         NUMI_TRACKER_URL=f"sqlite:///{tmp / 'tracker.db'}",
                         NUMI_MAILBOX_DIR=str(tmp / "mailbox"), NUMI_PORT=str(self.numi_port),
-                        NUMI_ACTION_URL=f"{self.numi}/webhook", NUMI_SCHEDULER="0", **(extra_env or {}))
+                        NUMI_ACTION_URL=f"{self.numi}/webhook", NUMI_SCHEDULER="0")
+        self.env.update(extra_env or {})
         self.procs = []
 
     def start(self) -> "Stack":
