@@ -111,3 +111,28 @@ def test_staff_api_requires_a_token_and_a_role(stack):
     assert http("GET", f"{stack.numi}/api/tickets", token="wrong")[0] == 401
     status, body = http("GET", f"{stack.numi}/api/tickets/TK-00456", token=stack.admin_token)
     assert status == 200 and body["id"] == "TK-00456" and body["history"]
+
+
+def test_renewal_reminders_start_once(stack):
+    from datetime import date, timedelta
+
+    today = date.today()
+    status, body = http("POST", f"{stack.numi}/api/renewals/run", {"today": today.isoformat()}, token=stack.admin_token)
+    assert status == 200
+    sophie = [s for s in body["started"] if s["customer_id"] == "CLT-00322"]  # premium, expires in 20 days
+    assert len(sophie) == 1
+    tracker = stack.tracker(sophie[0]["conversation_id"])
+    bot = " ".join(e.get("text") or "" for e in tracker["events"] if e.get("event") == "bot")
+    assert "Sophie" in bot and tracker["active_loop"].get("name") == "playbook_form"
+    again = http("POST", f"{stack.numi}/api/renewals/run", {"today": today.isoformat()}, token=stack.admin_token)[1]
+    assert again["started"] == []
+    # the customer answers in that conversation: the outcome is recorded on the subscription
+    stack.say(sophie[0]["conversation_id"], "✅ Je renouvelle")
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(stack.env["NUMI_DATABASE_URL"])
+    with engine.connect() as conn:
+        outcome = conn.execute(text("SELECT renewal_outcome FROM subscriptions WHERE id = :i"),
+                               {"i": sophie[0]["subscription_id"]}).scalar()
+    engine.dispose()
+    assert outcome == "renewed"

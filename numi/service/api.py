@@ -321,3 +321,24 @@ async def handback(request, handoff_id: str):
 @require("hotliner", "level2", "supervisor")
 async def close_handoff(request, handoff_id: str):
     return await _end_handoff(request, handoff_id, close=True)
+
+
+@bp.post("/renewals/run")
+@require("admin")
+async def renewals_run(request):
+    """Start the renewal reminders due on `today` (7–30 days before expiry), each once."""
+    from datetime import date
+
+    from numi.rasa_client import RasaClient
+    from numi.reminders import renewals
+
+    body = _body(request) or {}
+    try:
+        today = date.fromisoformat(str(body["today"])) if body.get("today") else _today(request)
+    except ValueError:
+        return _bad("« today » doit être une date AAAA-MM-JJ")
+    request.ctx.db.commit()  # no lock held while Rasa calls the actions back
+    settings = request.app.ctx.settings
+    started = await renewals.run(request.app.ctx.services, today, utcnow(),
+                                 RasaClient(settings.rasa_url, settings.rasa_token))
+    return response.json({"date": today.isoformat(), "started": started})

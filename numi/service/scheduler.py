@@ -58,6 +58,19 @@ async def handoff_tick(services, now: datetime) -> int:
     return len(targets)
 
 
+async def renewal_tick(services, now: datetime) -> int:
+    """Once a day, with the reminder run: start the renewal reminders that are due."""
+    from numi.rasa_client import RasaClient
+    from numi.reminders import renewals
+
+    settings = services.settings
+    local = to_local(now, settings.timezone).replace(tzinfo=None)
+    if local.time() < settings.reminder_run_at or not hours.is_open(settings.opening_hours, local):
+        return 0
+    started = await renewals.run(services, local.date(), now, RasaClient(settings.rasa_url, settings.rasa_token))
+    return len(started)
+
+
 async def loop(app) -> None:
     services = app.ctx.services
     while True:
@@ -66,6 +79,7 @@ async def loop(app) -> None:
             await asyncio.get_running_loop().run_in_executor(None, reminder_tick, services, now)
             await asyncio.get_running_loop().run_in_executor(None, outbox.flush, services.sessions, services.mailer)
             await handoff_tick(services, now)
+            await renewal_tick(services, now)
         except Exception:
             log.exception("scheduler tick failed")
         await asyncio.sleep(60)
