@@ -39,3 +39,13 @@ def test_every_trigger_intent_opens_a_playbook_rule():
     for pb in lib.values():
         for intent in pb.entry:
             assert f"- intent: {intent}\n" in rules, intent
+
+
+def test_generated_playbook_stories_are_up_to_date(tmp_path):
+    import subprocess
+    import sys
+
+    stories = ROOT / "tests" / "stories" / "playbooks.yml"
+    before = stories.read_text()
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_test_stories.py")], check=True, capture_output=True)
+    assert stories.read_text() == before, "run scripts/gen_test_stories.py and commit tests/stories/playbooks.yml"
