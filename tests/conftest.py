@@ -109,3 +109,13 @@ async def run_action(action, tracker: Tracker, domain: Optional[Dict[str, Any]] 
     if inspect.isawaitable(events):
         events = await events
     return dispatcher.messages, events
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """The real Rasa server and numi service, for one test module."""
+    from numi.devstack import Stack
+
+    s = Stack(tmp_path_factory.mktemp("stack")).start()
+    yield s
+    s.stop()

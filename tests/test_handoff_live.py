@@ -11,11 +11,6 @@ from numi.devstack import ROOT, Stack, http
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    s = Stack(tmp_path_factory.mktemp("live")).start()
-    yield s
-    s.stop()
 
 
 def staff_token(stack, name, role):

@@ -9,11 +9,6 @@ from numi.devstack import Stack, http
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    s = Stack(tmp_path_factory.mktemp("stack")).start()
-    yield s
-    s.stop()
 
 
 def conv() -> str:

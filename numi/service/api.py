@@ -164,18 +164,28 @@ def _today(request):
     return local_date(utcnow(), request.app.ctx.settings.timezone)
 
 
-@bp.post("/reminders/run")
-@require("admin")
-async def reminders_run(request):
+def _body_today(request):
+    """(body, today) from a JSON body with an optional « today »; today is None if invalid."""
     from datetime import date
-
-    from numi.reminders import engine, outbox
 
     body = _body(request) or {}
     try:
-        today = date.fromisoformat(str(body["today"])) if body.get("today") else _today(request)
+        return body, (date.fromisoformat(str(body["today"])) if body.get("today") else _today(request))
     except ValueError:
-        return _bad("« today » doit être une date AAAA-MM-JJ")
+        return body, None
+
+
+BAD_DATE = "« today » doit être une date AAAA-MM-JJ"
+
+
+@bp.post("/reminders/run")
+@require("admin")
+async def reminders_run(request):
+    from numi.reminders import engine
+
+    body, today = _body_today(request)
+    if today is None:
+        return _bad(BAD_DATE)
     dry_run = body.get("dry_run", False)
     if not isinstance(dry_run, bool):
         return _bad("« dry_run » doit être true ou false")
@@ -193,7 +203,7 @@ async def reminders_daily(request):
     try:
         today = _today(request)
     except ValueError:
-        return _bad("« today » doit être une date AAAA-MM-JJ")
+        return _bad(BAD_DATE)
     return response.json(dashboard.daily_list(request.ctx.db, today, request.app.ctx.settings.timezone))
 
 
@@ -205,7 +215,7 @@ async def reminders_kpis(request):
     try:
         today = _today(request)
     except ValueError:
-        return _bad("« today » doit être une date AAAA-MM-JJ")
+        return _bad(BAD_DATE)
     return response.json({"kpis": dashboard.kpis(request.ctx.db, today, request.app.ctx.settings.timezone)})
 
 
@@ -327,16 +337,12 @@ async def close_handoff(request, handoff_id: str):
 @require("admin")
 async def renewals_run(request):
     """Start the renewal reminders due on `today` (7–30 days before expiry), each once."""
-    from datetime import date
-
     from numi.rasa_client import RasaClient
     from numi.reminders import renewals
 
-    body = _body(request) or {}
-    try:
-        today = date.fromisoformat(str(body["today"])) if body.get("today") else _today(request)
-    except ValueError:
-        return _bad("« today » doit être une date AAAA-MM-JJ")
+    _, today = _body_today(request)
+    if today is None:
+        return _bad(BAD_DATE)
     request.ctx.db.commit()  # no lock held while Rasa calls the actions back
     settings = request.app.ctx.settings
     started = await renewals.run(request.app.ctx.services, today, utcnow(),
