@@ -131,3 +131,27 @@ def test_renewal_reminders_start_once(stack):
                                {"i": sophie[0]["subscription_id"]}).scalar()
     engine.dispose()
     assert outcome == "renewed"
+
+
+def test_gdpr_erasure_removes_personal_data_and_conversations(stack):
+    sender = conv()
+    meta = {"customer_token": auth.customer_token("CLT-00328", stack.secret)}
+    stack.say(sender, "je veux supprimer mon compte et toutes mes données", meta)
+    stack.say(sender, "Oui, je confirme la suppression", meta)
+    status, body = http("GET", f"{stack.numi}/api/tickets?customer_id=CLT-00328", token=stack.admin_token)
+    ticket = next(t for t in body["tickets"] if t["scenario"] == "account_deletion_gdpr")
+    assert stack.tracker(sender)["events"]
+    status, body = http("POST", f"{stack.numi}/api/customers/CLT-00328/erase", token=stack.admin_token)
+    assert status == 200 and body["erased"]["invoices_archived"] == 6 and body["erased"]["conversation_events_deleted"] > 0
+    assert not [e for e in stack.tracker(sender)["events"] if e.get("event") in ("user", "bot")]
+    status, t = http("GET", f"{stack.numi}/api/tickets/{ticket['id']}", token=stack.admin_token)
+    assert t["subject"] == "[effacé RGPD]" and t["history"][-1]["event"] == "gdpr_erased"
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(stack.env["NUMI_DATABASE_URL"])
+    with engine.connect() as c:
+        row = c.execute(text("SELECT first_name, email, phone, erased_at FROM customers WHERE id='CLT-00328'")).one()
+        invoices = c.execute(text("SELECT count(*) FROM invoices WHERE customer_id='CLT-00328' AND archived")).scalar()
+    engine.dispose()
+    assert row[:3] == (None, None, None) and row[3] is not None and invoices == 6
+    assert http("POST", f"{stack.numi}/api/customers/CLT-99999/erase", token=stack.admin_token)[0] == 404

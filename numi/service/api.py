@@ -348,3 +348,22 @@ async def renewals_run(request):
     started = await renewals.run(request.app.ctx.services, today, utcnow(),
                                  RasaClient(settings.rasa_url, settings.rasa_token))
     return response.json({"date": today.isoformat(), "started": started})
+
+
+@bp.post("/customers/<customer_id>/erase")
+@require("admin")
+async def erase_customer(request, customer_id: str):
+    """Carry out a GDPR erasure now (the scheduler does it when a confirmed request is due)."""
+    from sqlalchemy import create_engine
+
+    from numi import gdpr
+    from numi.rasa_ext import tracker_url
+
+    tracker_engine = create_engine(tracker_url())
+    try:
+        counts = gdpr.erase(request.ctx.db, customer_id, utcnow(), tracker_engine=tracker_engine)
+    except ValueError as exc:
+        return _bad(str(exc), 404)
+    finally:
+        tracker_engine.dispose()
+    return response.json({"customer_id": customer_id, "erased": counts})

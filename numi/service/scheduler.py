@@ -17,6 +17,28 @@ log = logging.getLogger(__name__)
 LAST_RUN = "reminders_last_run"
 
 
+def gdpr_tick(services, now: datetime) -> int:
+    """Carry out the confirmed erasures that are due (within the month of RGPD art. 12)."""
+    from sqlalchemy import create_engine
+
+    from numi import gdpr
+    from numi.rasa_ext import tracker_url
+
+    today = local_date(now, services.settings.timezone)
+    with services.sessions() as s:
+        due = gdpr.due_erasures(s, today)
+    if not due:
+        return 0
+    engine = create_engine(tracker_url())
+    try:
+        for customer_id in due:
+            with services.sessions() as s, s.begin():
+                gdpr.erase(s, customer_id, now, tracker_engine=engine)
+    finally:
+        engine.dispose()
+    return len(due)
+
+
 def reminder_tick(services, now: datetime) -> bool:
     """Run today's reminders once, after the configured time. True when it ran."""
     settings = services.settings
@@ -78,6 +100,7 @@ async def loop(app) -> None:
         try:
             await asyncio.get_running_loop().run_in_executor(None, reminder_tick, services, now)
             await asyncio.get_running_loop().run_in_executor(None, outbox.flush, services.sessions, services.mailer)
+            await asyncio.get_running_loop().run_in_executor(None, gdpr_tick, services, now)
             await handoff_tick(services, now)
             await renewal_tick(services, now)
         except Exception:
