@@ -1,5 +1,5 @@
 # numi assist — the two commands of the README are `make run` and `make test`.
-.PHONY: setup train run test validate nlu-eval lint-playbooks bench clean
+.PHONY: setup train run test validate nlu-eval lint-playbooks bench bench-reminders clean
 
 setup:
 	@scripts/bootstrap.sh
@@ -27,3 +27,6 @@ clean:
 
 bench: train
 	@PYTHONPATH=. .venv/bin/python scripts/bench.py
+
+bench-reminders: setup
+	@PYTHONPATH=. .venv/bin/python scripts/bench_reminders.py

@@ -155,3 +155,14 @@ def test_gdpr_erasure_removes_personal_data_and_conversations(stack):
     engine.dispose()
     assert row[:3] == (None, None, None) and row[3] is not None and invoices == 6
     assert http("POST", f"{stack.numi}/api/customers/CLT-99999/erase", token=stack.admin_token)[0] == 404
+
+
+def test_low_confidence_offers_two_guesses_then_a_human(stack):
+    sender = conv()
+    status, reply = stack.say(sender, "bof truc machin chose")
+    buttons = [b for m in reply for b in (m.get("buttons") or [])]
+    assert "Vouliez-vous dire" in texts(reply) and len(buttons) == 3  # two guesses and « autre chose »
+    assert all(b["payload"].startswith("/") for b in buttons)
+    # a button the bot offered may carry an intent; anything else typed with « / » may not
+    status, reply = stack.say(sender, "zzz qwerty")
+    assert "conseiller" in texts(reply)

@@ -145,3 +145,70 @@ async def test_after_a_handoff_the_walker_stops_even_with_a_queued_topic(db):
     assert conv.frame is None and conv.slots["pb_state"]["queue"] == []
     assert conv.slots["handoff"]["status"] == "waiting"
     assert "Quelle est l'adresse e-mail" not in conv.texts
+
+
+async def test_another_scenario_mid_way_is_handled_then_resumed(db):
+    conv = Conversation(db, metadata={"numi": {"mode": "customer", "customer_id": "CLT-00321"}})
+    await conv.say("je veux supprimer mon compte", "request_account_deletion")
+    assert conv.frame["step"] == "rappel_cadre"
+    await conv.say("au fait je veux parler à un conseiller humain", "request_human", confidence=0.93)
+    assert "mets de côté" in conv.texts
+    stack = conv.slots["pb_state"]["stack"]
+    assert [f["id"] for f in stack] == ["account_deletion_gdpr", "human_handoff"]
+
+
+async def test_a_question_mid_way_is_answered_then_the_step_is_asked_again(db):
+    conv = Conversation(db, metadata={"numi": {"mode": "customer", "customer_id": "CLT-00321"}})
+    await conv.say("je veux supprimer mon compte", "request_account_deletion")
+    await conv.say("vous êtes un robot ?", "bot_challenge", confidence=0.97)
+    assert "assistant virtuel" in conv.texts and "Confirmez-vous" in conv.texts
+    assert conv.frame["step"] == "rappel_cadre"
+
+
+async def test_a_finished_nested_playbook_offers_to_resume(db, services):
+    from numi.playbooks.effects import EffectEnv
+    from numi.playbooks.engine import Parsed, Walker, new_state
+
+    env = EffectEnv(session=db, settings=services.settings, conversation_id="nest", customer_id="CLT-00321")
+    w = Walker(services.library, env)
+    out = w.start(new_state(), "account_deletion_gdpr")
+    out = Walker(services.library, env).handle(out.state, Parsed("c'est quoi vos ateliers ?", "ask_workshop", 0.95))
+    assert [f["id"] for f in out.state["stack"]] == ["account_deletion_gdpr", "workshop_opportunity"]
+    out = Walker(services.library, env).handle(out.state, Parsed("stop", "stop", 0.95))
+    assert out.state["pending"] == "resume" and "On reprend" in " ".join(o.text or "" for o in out.outputs)
+    out = Walker(services.library, env).handle(out.state, Parsed("Reprendre", "affirm", 0.9))
+    assert out.state["stack"][-1]["step"] == "rappel_cadre" and out.state["pending"] is None
+
+
+async def test_a_new_session_keeps_what_was_said_and_offers_to_resume(db):
+    from actions.session import ActionSessionStart
+
+    conv = Conversation(db, metadata={"numi": {"mode": "customer", "customer_id": "CLT-00321"}})
+    await conv.say("je veux supprimer mon compte", "request_account_deletion")
+    tracker = make_tracker("test-conv", dict(conv.slots, customer_id="CLT-00321"))
+    messages, events = await run_action(ActionSessionStart(), tracker)
+    names = {e.get("name") for e in events if e.get("event") == "slot"}
+    assert {"pb_state", "customer_id"} <= names
+    assert "Bon retour" in messages[0]["text"] and messages[0]["buttons"]
+    assert any(e.get("event") == "active_loop" and e.get("name") == "playbook_form" for e in events)
+
+
+async def test_a_callback_outside_opening_hours_is_refused_with_free_slots(db, services):
+    from datetime import datetime, timedelta
+
+    from numi.playbooks.effects import EffectEnv
+    from numi.reminders import callbacks
+
+    env = EffectEnv(session=db, settings=services.settings, conversation_id="cb", customer_id="CLT-00321")
+    lib = services.library
+    frame = {"slots": {}, "ticket": None}
+    sunday = (env.local_now() + timedelta(days=(6 - env.local_now().weekday()) or 7)).replace(hour=10, minute=0)
+    refused = callbacks.book(env, frame, lib["callback_request"], sunday.isoformat(), "facture", None)
+    assert refused["callback_ok"] is False and len(refused["callback_alternatives"]) == 3
+    past = (env.local_now() - timedelta(days=1)).replace(hour=10, minute=0)
+    assert callbacks.book(env, frame, lib["callback_request"], past.isoformat(), "facture", None)["callback_ok"] is False
+    monday = sunday + timedelta(days=1)
+    ok = callbacks.book(env, frame, lib["callback_request"], monday.isoformat(), "facture", None)
+    assert ok["callback_ok"] is True and "lundi" in ok["callback_when"]
+    row = db.scalars(select(m.Callback)).one()
+    assert row.phone == "06 12 34 56 78" and row.context["scenario"] == "callback_request"
