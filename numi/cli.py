@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import List, Optional
 
 from sqlalchemy import select
@@ -38,6 +39,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     run.add_argument("--today", help="YYYY-MM-DD (default: today)")
     run.add_argument("--dry-run", action="store_true")
     rem.add_parser("flush", help="deliver what waits in the outbox")
+    imp = sub.add_parser("import", help="import real data from CSV (see numi/importer.py)")
+    imp.add_argument("kind", choices=("customers", "subscriptions", "invoices", "workshops"))
+    imp.add_argument("file")
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
@@ -49,6 +53,17 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     if args.area == "reminders":
         return _reminders(args, settings, sessions)
+    if args.area == "import":
+        from numi.importer import ImportError_, import_csv
+
+        try:
+            with session_scope(sessions) as s:
+                count = import_csv(s, args.kind, Path(args.file))
+        except ImportError_ as exc:
+            print("rien n'a été importé :\n" + str(exc), file=sys.stderr)
+            return 1
+        print(f"{count} ligne(s) importée(s)")
+        return 0
     with session_scope(sessions) as s:
         if args.cmd == "create":
             token = auth.new_staff_token()
