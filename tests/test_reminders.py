@@ -158,3 +158,12 @@ def test_daily_list_and_kpis_match_001(db, services):
     assert closure["value"] > 0 and closure["on_target"] == (closure["value"] <= 14)
     assert sum(k["inactivity_closures_per_month"]["value"].values()) >= 2
     assert all("target" in x for x in k.values())
+
+
+def test_a_call_that_falls_back_to_email_sends_a_reminder_not_the_call_script(db, services):
+    ticket = waiting_ticket(db, "urgent", customer="CLT-00323")  # no phone
+    timeline(services, ticket, days=3)
+    rows = db.scalars(select(m.OutboxMessage).where(m.OutboxMessage.ticket_number == ticket.number,
+                                                    m.OutboxMessage.kind == "call")).all()
+    assert len(rows) == 1 and rows[0].channel == "email"
+    assert "Je vous appelle" not in rows[0].body and "Relance" in rows[0].subject

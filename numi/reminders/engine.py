@@ -203,7 +203,9 @@ def execute(session: Session, settings, policy: Policy, ticket: m.Ticket, action
                                                        close_reason="inactivity", note=note), actor=actor, now=now)
     else:
         channel = action.channel
-        template = "reminder_sms" if channel == "sms" else template_for(ticket, step, action.kind)
+        # a call step that fell back to e-mail sends the follow-up e-mail, never the call script
+        kind_text = "followup" if action.kind == "call" else action.kind
+        template = "reminder_sms" if channel == "sms" else template_for(ticket, step, kind_text)
         recipient = (customer.phone if channel == "sms" else customer.email) if customer else None
         row = outbox.enqueue_template(session, key=key, kind=action.kind, channel=channel, recipient=recipient,
                                       template=template, context=ctx, ticket_number=ticket.number, due_on=today,
