@@ -48,6 +48,8 @@ MATRIX = [
     ("/api/reminders/daily", "GET", None, {"hotliner", "level2", "supervisor", "trainer", "admin"}),
     ("/api/reminders/kpis", "GET", None, {"hotliner", "level2", "supervisor", "trainer", "admin"}),
     ("/api/calls", "GET", None, {"hotliner", "level2", "supervisor", "admin"}),
+    ("/api/callbacks", "GET", None, {"hotliner", "level2", "supervisor", "admin"}),
+    ("/api/handoffs/999999", "GET", None, set()),  # 404 for the allowed roles, below
 ]
 
 
@@ -57,6 +59,11 @@ def test_roles(stack, path, method, body, allowed):
     for bad in (None, "wrong-token", "Bearer", "x" * 600):
         status, answer = http(method, url, body, token=bad)
         assert status == 401 and answer == {"error": "authentification requise"}
+    if not allowed:  # an unknown resource: 404 for staff, 403 for trainers, never a leak
+        for role, tok in stack.tokens.items():
+            status, answer = http(method, url, body, token=tok)
+            assert status == (403 if role == "trainer" else 404), (role, status)
+        return
     for role, tok in stack.tokens.items():
         status, answer = http(method, url, body, token=tok)
         if role in allowed:

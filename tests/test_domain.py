@@ -49,3 +49,28 @@ def test_generated_playbook_stories_are_up_to_date(tmp_path):
     before = stories.read_text()
     subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_test_stories.py")], check=True, capture_output=True)
     assert stories.read_text() == before, "run scripts/gen_test_stories.py and commit tests/stories/playbooks.yml"
+
+
+def test_an_existing_database_upgrades_in_place(tmp_path):
+    """A database created at the first revision reaches the latest one, data kept."""
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from numi.db import make_engine
+    from numi.db.migrate import alembic_config, upgrade
+    from numi.settings import Settings
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        cfg = alembic_config(engine)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO customers (id, segment, perimeter, churned, crm_notes, created_at) "
+                          "VALUES ('CLT-04242', 'standard', 'particuliers', 0, '[]', '2026-01-01')"))
+    assert "claimed_by" not in {c["name"] for c in inspect(engine).get_columns("outbox")}
+    upgrade(engine, Settings.from_env(env={}, database_url=url, demo_data=False))
+    assert "claimed_by" in {c["name"] for c in inspect(engine).get_columns("outbox")}
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM customers WHERE id='CLT-04242'")).scalar() == 1

@@ -167,3 +167,46 @@ def test_a_call_that_falls_back_to_email_sends_a_reminder_not_the_call_script(db
                                                     m.OutboxMessage.kind == "call")).all()
     assert len(rows) == 1 and rows[0].channel == "email"
     assert "Je vous appelle" not in rows[0].body and "Relance" in rows[0].subject
+
+
+def test_nothing_leaves_outside_the_send_window(db, services):
+    ticket = waiting_ticket(db, "urgent")
+    night = to_utc_naive(datetime.combine(START + timedelta(days=1), time(23, 30)), "Europe/Paris")
+    engine.run(services.sessions, services.settings, START + timedelta(days=1), now=night, mailer=services.mailer)
+    row = db.scalars(select(m.OutboxMessage).where(m.OutboxMessage.ticket_number == ticket.number)).one()
+    assert row.status == "pending" and row.not_before == to_utc_naive(
+        datetime.combine(START + timedelta(days=2), time(9)), "Europe/Paris")
+    db.rollback()  # end the read transaction (SQLite: BEGIN IMMEDIATE holds the write lock)
+    from numi.reminders import outbox
+
+    morning = to_utc_naive(datetime.combine(START + timedelta(days=2), time(9, 5)), "Europe/Paris")
+    assert outbox.flush(services.sessions, services.mailer, now=morning)["sent"] >= 1
+    db.expire_all()
+    assert db.get(m.OutboxMessage, row.id).status == "sent"
+
+
+@pytest.mark.parametrize("reason,phrase", [
+    ("test_email", "Avez-vous reçu notre e-mail de test"),  # 5.1
+    ("internal_check", "encore en cours d'analyse"),  # 5.2
+    ("validation", "Ça marche partiellement"),  # 5.3
+    ("third_party", "en parler à un tiers"),  # 5.4
+])
+def test_the_waiting_reason_chooses_the_special_case_text(db, services, reason, phrase):
+    ticket = waiting_ticket(db, "normal", reason=reason)
+    timeline(services, ticket, days=6)
+    row = db.scalars(select(m.OutboxMessage).where(m.OutboxMessage.ticket_number == ticket.number)).one()
+    assert phrase in row.subject + row.body
+
+
+def test_the_service_runs_the_daily_reminders_once_after_the_configured_time(db, services):
+    from numi.service.scheduler import reminder_tick
+
+    day = START + timedelta(days=1)
+    early = to_utc_naive(datetime.combine(day, time(8, 0)), "Europe/Paris")
+    late = to_utc_naive(datetime.combine(day, time(10, 0)), "Europe/Paris")
+    waiting_ticket(db, "urgent")
+    db.rollback()
+    assert reminder_tick(services, early) is False  # before 09:30
+    assert reminder_tick(services, late) is True
+    assert reminder_tick(services, late + timedelta(hours=2)) is False  # once a day
+    assert reminder_tick(services, late + timedelta(days=1)) is True

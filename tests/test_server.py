@@ -166,3 +166,41 @@ def test_low_confidence_offers_two_guesses_then_a_human(stack):
     # a button the bot offered may carry an intent; anything else typed with « / » may not
     status, reply = stack.say(sender, "zzz qwerty")
     assert "conseiller" in texts(reply)
+
+
+def test_a_missing_ticket_and_someone_elses_get_the_same_answer(stack):
+    meta = {"customer_token": auth.customer_token("CLT-00321", stack.secret)}
+    answers = []
+    for ref in ("TK-00891", "TK-99999"):  # Sophie Blanc's ticket, and no ticket at all
+        sender = conv()
+        stack.say(sender, "où en est mon ticket ?", meta)
+        status, reply = stack.say(sender, ref, meta)
+        answers.append(texts(reply).replace(ref, "TK-XXXXX"))
+    assert answers[0] == answers[1] and "Sophie" not in answers[0] and "atelier" not in answers[0].lower()
+    sender = conv()
+    stack.say(sender, "où en est mon ticket ?", meta)
+    status, reply = stack.say(sender, "TK-00456", meta)  # Paul's own ticket
+    assert "IMAP" in texts(reply) or "Synchronisation" in texts(reply)
+
+
+async def test_nobody_picks_up_so_a_callback_is_offered(stack):
+    from datetime import timedelta
+
+    from numi import runtime
+    from numi.clock import utcnow
+    from numi.service.scheduler import handoff_tick
+    from numi.settings import Settings
+
+    sender = conv()
+    stack.say(sender, "je veux parler à un conseiller")
+    stack.say(sender, "non")
+    settings = Settings.from_env(env=stack.env)
+    services = runtime.init(settings)
+    try:
+        assert await handoff_tick(services, utcnow() + timedelta(minutes=30)) >= 1
+        assert await handoff_tick(services, utcnow() + timedelta(minutes=31)) == 0  # offered once
+    finally:
+        runtime.close()
+    bots = [e for e in stack.tracker(sender)["events"] if e.get("event") == "bot"]
+    assert "aucun conseiller n'est disponible" in bots[-1]["text"]
+    assert [b["title"] for b in bots[-1]["data"]["buttons"]] == ["Être rappelé", "Suivre mon ticket"]

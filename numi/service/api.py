@@ -367,3 +367,19 @@ async def erase_customer(request, customer_id: str):
     finally:
         tracker_engine.dispose()
     return response.json({"customer_id": customer_id, "erased": counts})
+
+
+@bp.get("/callbacks")
+@require("hotliner", "level2", "supervisor")
+async def callbacks_list(request):
+    """The specialists' call-back list (seed 003), with the conversation's context to read first."""
+    from numi.clock import datetime_fr, to_local
+
+    tz = request.app.ctx.settings.timezone
+    rows = request.ctx.db.scalars(select(m.Callback).where(m.Callback.status == "scheduled")
+                                  .order_by(m.Callback.slot_start))
+    return response.json({"callbacks": [
+        {"id": c.id, "when": m.as_iso(c.slot_start), "when_fr": datetime_fr(to_local(c.slot_start, tz).replace(tzinfo=None)),
+         "customer_id": c.customer_id, "phone": c.phone, "subject": c.subject,
+         "ticket_id": m.ticket_ref(c.ticket_number) if c.ticket_number else None, "context": c.context}
+        for c in rows]})
