@@ -204,3 +204,20 @@ async def test_nobody_picks_up_so_a_callback_is_offered(stack):
     bots = [e for e in stack.tracker(sender)["events"] if e.get("event") == "bot"]
     assert "aucun conseiller n'est disponible" in bots[-1]["text"]
     assert [b["title"] for b in bots[-1]["data"]["buttons"]] == ["Être rappelé", "Suivre mon ticket"]
+
+
+def test_a_one_time_code_is_delivered_at_once(stack):
+    import json
+    import time
+    from pathlib import Path
+
+    sender = conv()
+    stack.say(sender, "je voudrais ma facture de mars")
+    stack.say(sender, "paul.martin@example.fr")
+    box = Path(stack.env["NUMI_MAILBOX_DIR"])
+    for _ in range(20):
+        mails = [json.loads(p.read_text()) for p in box.glob("*.json")] if box.exists() else []
+        if any("code de vérification" in m["subject"] for m in mails):
+            break
+        time.sleep(0.25)
+    assert any(m["to"] == "paul.martin@example.fr" and "code de vérification" in m["subject"] for m in mails)

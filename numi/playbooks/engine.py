@@ -27,7 +27,7 @@ from jinja2.exceptions import SecurityError, TemplateError
 from numi.playbooks import values
 from numi.playbooks.library import Library
 from numi.playbooks.model import END, Choice, Playbook, Step
-from numi.playbooks.render import compile_text, render_text, text_env
+from numi.playbooks.render import compile_expression, render_text
 
 log = logging.getLogger(__name__)
 
@@ -321,7 +321,7 @@ class Walker:
             if g.when is None:
                 return g.goto
             try:
-                ok = text_env().compile_expression(g.when, undefined_to_none=False)(**scope)
+                ok = compile_expression(g.when)(**scope)
             except (TemplateError, SecurityError, TypeError, ValueError) as exc:
                 log.warning("condition %r failed: %s", g.when, exc)
                 ok = False

@@ -43,6 +43,12 @@ def compile_text(source: str):
     return text_env().from_string(source)
 
 
+@lru_cache(maxsize=4096)
+def compile_expression(source: str):
+    """A playbook condition (`next: [{when: …}]`), compiled once."""
+    return text_env().compile_expression(source, undefined_to_none=False)
+
+
 def parse(source: str) -> TemplateNode:
     return text_env().parse(source)
 

@@ -31,9 +31,22 @@ async def webhook(request):
         return response.json({"error": e.message, "action_name": e.action_name}, status=400)
     except ActionNotFoundException as e:
         return response.json({"error": e.message, "action_name": e.action_name}, status=404)
-    # flush effects inside the request; commit happens in the response middleware
-    request.ctx.db.flush()
+    request.ctx.db.commit()
+    # a one-time code, an invoice or a certificate leaves now, not at the next scheduler tick
+    request.app.add_task(_deliver(request.app))
     return response.json(result, status=200)
+
+
+async def _deliver(app) -> None:
+    import asyncio
+
+    from numi.reminders import outbox
+
+    services = app.ctx.services
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, outbox.flush, services.sessions, services.mailer)
+    except Exception:  # the scheduler retries every minute
+        log.exception("outbox delivery failed")
 
 
 @bp.get("/actions")
