@@ -17,7 +17,7 @@ from numi.tickets.lifecycle import Transition
 
 def request(env, ticket: m.Ticket, frame: Dict[str, Any], pb, queue: str, reason: str) -> Dict[str, Any]:
     """Queue the conversation for a human, with everything they need to know."""
-    from numi.playbooks.library import default_library
+    from numi import runtime
 
     local_now = env.local_now()
     is_open = hours.is_open(env.settings.opening_hours, local_now)
@@ -43,7 +43,7 @@ def request(env, ticket: m.Ticket, frame: Dict[str, Any], pb, queue: str, reason
                            actor=env.actor, now=env.now)
     ticket.queue = queue
     env.session.flush()
-    lib = default_library()
+    lib = runtime.get().library
     if is_open:
         when = lib.system_text("handoff_when_open", "customer", {"minutes": env.settings.handoff_pickup_minutes})
     else:

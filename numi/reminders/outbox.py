@@ -74,6 +74,7 @@ def enqueue(session: Session, *, key: str, kind: str, channel: str, recipient: O
             session.add(row)
     except IntegrityError:  # a concurrent writer inserted the same key
         return None
+    session.info["outbox_pending"] = True  # the request delivers after commit (see actions_bp)
     return row
 
 

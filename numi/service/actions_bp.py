@@ -31,9 +31,10 @@ async def webhook(request):
         return response.json({"error": e.message, "action_name": e.action_name}, status=400)
     except ActionNotFoundException as e:
         return response.json({"error": e.message, "action_name": e.action_name}, status=404)
+    pending = request.ctx.db.info.pop("outbox_pending", False)
     request.ctx.db.commit()
-    # a one-time code, an invoice or a certificate leaves now, not at the next scheduler tick
-    request.app.add_task(_deliver(request.app))
+    if pending:  # a one-time code, an invoice or a certificate leaves now, not at the next tick
+        request.app.add_task(_deliver(request.app))
     return response.json(result, status=200)
 
 
