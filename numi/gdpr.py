@@ -10,7 +10,7 @@ statuses) for the audit trail.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Dict, List, Optional, Set
+from typing import Dict, List, Set
 
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session

@@ -17,7 +17,7 @@ from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable
 
 from numi.settings import Settings
 

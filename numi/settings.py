@@ -65,18 +65,12 @@ class Settings:
     )
     smtp: Optional[SmtpSettings] = None
     mailbox_dir: Path = ROOT / "var" / "mailbox"
-    playbooks_dir: Path = ROOT / "playbooks"
-    config_dir: Path = ROOT / "config"
-    templates_dir: Path = ROOT / "templates"
-    # Reminder engine: daily run time and the window in which messages leave.
+    # Reminder engine: daily run time (the send window is in config/reminder_policy.yml).
     reminder_run_at: time = time(9, 30)
-    send_window: Tuple[time, time] = (time(9, 0), time(19, 0))
     scheduler_enabled: bool = True
     # Human handoff: how long a customer waits before being offered a callback.
     handoff_pickup_minutes: int = 10
-    max_message_chars: int = 1000
     demo_data: bool = True
-    webhook_secret: str = ""
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None, **overrides) -> "Settings":
@@ -110,6 +104,5 @@ class Settings:
             scheduler_enabled=env.get("NUMI_SCHEDULER", "1") not in ("0", "false", "no"),
             handoff_pickup_minutes=int(env.get("NUMI_HANDOFF_PICKUP_MINUTES", "10")),
             demo_data=env.get("NUMI_DEMO_DATA", "1") not in ("0", "false", "no"),
-            webhook_secret=env.get("NUMI_WEBHOOK_SECRET", env.get("NUMI_SECRET", "dev-secret-change-me")),
         )
         return replace(settings, **overrides) if overrides else settings

@@ -2,9 +2,9 @@
 in the handoff packet; the alerts issue replaces it with a trained model."""
 from __future__ import annotations
 
-import re
-import unicodedata
 from typing import Dict, Iterable
+
+from numi.text import words
 
 ANGER = {"marre", "inadmissible", "scandaleux", "honteux", "nul", "nuls", "arnaque", "colere", "furieux",
          "inacceptable", "incompetents", "resilier", "degoute", "ras", "bol", "foutez"}
@@ -13,14 +13,9 @@ NEGATIVE = {"decu", "decue", "insatisfait", "probleme", "marche", "pas", "toujou
 POSITIVE = {"merci", "super", "genial", "geniaux", "parfait", "top", "bravo", "excellent", "ravi", "ravie", "content"}
 
 
-def _words(text: str) -> list:
-    text = unicodedata.normalize("NFKD", text.lower()).encode("ascii", "ignore").decode()
-    return re.findall(r"[a-z]+", text)
-
-
 def mood_of(messages: Iterable[str]) -> Dict[str, object]:
-    words = [w for m in messages for w in _words(m)]
-    scores = {"anger": sum(w in ANGER for w in words), "anxiety": sum(w in ANXIETY for w in words),
-              "negative": sum(w in NEGATIVE for w in words), "positive": sum(w in POSITIVE for w in words)}
+    found = [w for m in messages for w in words(m)]
+    scores = {"anger": sum(w in ANGER for w in found), "anxiety": sum(w in ANXIETY for w in found),
+              "negative": sum(w in NEGATIVE for w in found), "positive": sum(w in POSITIVE for w in found)}
     label = max(scores, key=scores.get) if any(scores.values()) else "neutral"
     return {"label": label, **scores}

@@ -36,7 +36,7 @@ def fill(url: str) -> None:
     settings = Settings.from_env(env={}, database_url=url, demo_data=False)
     eng = make_engine(url)
     upgrade(eng, settings)
-    rows, events = [], []
+    rows = []
     base = datetime(2027, 3, 1, 9, 0)
     for i in range(TOTAL):
         due = i < DUE

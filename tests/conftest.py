@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 

@@ -10,6 +10,7 @@ NOW = datetime(2026, 11, 23, 10, 0)  # a Monday
 
 @pytest.mark.parametrize("text,expected,has_time", [
     ("demain matin", datetime(2026, 11, 24, 9, 0), True),
+    ("aujourd’hui à 15h", datetime(2026, 11, 23, 15, 0), True),
     ("lundi prochain vers 14h", datetime(2026, 11, 30, 14, 0), True),
     ("le 22/12", datetime(2026, 12, 22, 9, 0), False),
     ("le 22 décembre à 10h30", datetime(2026, 12, 22, 10, 30), True),

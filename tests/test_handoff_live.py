@@ -6,7 +6,7 @@ import sys
 import pytest
 import socketio
 
-from numi.devstack import ROOT, Stack, http
+from numi.devstack import ROOT, http
 
 pytestmark = pytest.mark.slow
 

@@ -2,7 +2,6 @@
 import os
 import subprocess
 import sys
-from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from numi.clock import to_utc_naive
 from numi.db import make_engine, make_sessionmaker
 from numi.db import models as m
 from numi.db.migrate import upgrade
-from numi.settings import Settings, SmtpSettings
+from numi.settings import Settings
 from numi.tickets import service
 from numi.tickets.lifecycle import Transition
 from tests.smtp import SmtpServer

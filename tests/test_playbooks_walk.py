@@ -3,7 +3,6 @@ with every template rendered (strict: a rendering error fails the test)."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
 from typing import Dict, List, Optional, Set, Tuple
 
 import pytest

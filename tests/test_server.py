@@ -4,7 +4,7 @@ import uuid
 import pytest
 
 from numi import auth
-from numi.devstack import Stack, http
+from numi.devstack import http
 
 pytestmark = pytest.mark.slow
 
@@ -109,7 +109,7 @@ def test_staff_api_requires_a_token_and_a_role(stack):
 
 
 def test_renewal_reminders_start_once(stack):
-    from datetime import date, timedelta
+    from datetime import date
 
     today = date.today()
     status, body = http("POST", f"{stack.numi}/api/renewals/run", {"today": today.isoformat()}, token=stack.admin_token)

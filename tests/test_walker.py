@@ -1,7 +1,6 @@
 """The playbook walker, run through the real Rasa actions over a real database."""
 import re
 
-import pytest
 from sqlalchemy import select
 
 from actions.playbooks import ActionStartPlaybook, ValidatePlaybookForm
@@ -194,7 +193,7 @@ async def test_a_new_session_keeps_what_was_said_and_offers_to_resume(db):
 
 
 async def test_a_callback_outside_opening_hours_is_refused_with_free_slots(db, services):
-    from datetime import datetime, timedelta
+    from datetime import timedelta
 
     from numi.playbooks.effects import EffectEnv
     from numi.reminders import callbacks

@@ -4,10 +4,10 @@ tickets of 001 (TK-00456, TK-00891, TK-00712). Loaded once, on first run.
 Dates are relative to the day of loading so the demo always makes sense."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 

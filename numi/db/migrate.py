@@ -1,7 +1,6 @@
 """Schema migrations (Alembic, migrations/ at the repository root) and demo data."""
 from __future__ import annotations
 
-from pathlib import Path
 
 from alembic import command
 from alembic.config import Config

@@ -8,11 +8,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from numi import hours
-from numi.clock import datetime_fr, to_local
+from numi.clock import datetime_fr
 from numi.db import models as m
 from numi.playbooks.effects import QUEUE_LABELS
 from numi.tickets import service as tickets
-from numi.tickets.lifecycle import Transition
+from numi.tickets.lifecycle import Transition, allowed
 
 
 def request(env, ticket: m.Ticket, frame: Dict[str, Any], pb, queue: str, reason: str) -> Dict[str, Any]:
@@ -38,7 +38,7 @@ def request(env, ticket: m.Ticket, frame: Dict[str, Any], pb, queue: str, reason
                         ticket_number=ticket.number, customer_id=env.customer_id, packet=packet,
                         status="waiting", created_at=env.now)
     env.session.add(handoff)
-    if ticket.status != "escalated" and "escalated" in _allowed(ticket.status):
+    if ticket.status != "escalated" and "escalated" in allowed(ticket.status):
         tickets.transition(env.session, ticket, Transition("escalated", reason=f"transfert vers {queue} : {reason}"),
                            actor=env.actor, now=env.now)
     ticket.queue = queue
@@ -51,12 +51,6 @@ def request(env, ticket: m.Ticket, frame: Dict[str, Any], pb, queue: str, reason
         when = lib.system_text("handoff_when_closed", "customer", {"reopen": datetime_fr(reopen), "ticket": ticket.ref})
     return {"handoff_open": is_open, "handoff_who": QUEUE_LABELS[queue], "handoff_when": when,
             "ticket_id": ticket.ref, "_signal": {"handoff": {"id": handoff.id, "queue": queue, "open": is_open}}}
-
-
-def _allowed(status: str):
-    from numi.tickets.lifecycle import allowed
-
-    return allowed(status)
 
 
 def waiting(session: Session, queue: Optional[str] = None) -> List[m.Handoff]:

@@ -8,12 +8,13 @@ start of the moment meant, in local time (naive), or None.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Optional, Tuple
 
 from dateutil.relativedelta import relativedelta, MO, TU, WE, TH, FR, SA, SU
+
+from numi.text import fold
 
 WEEKDAYS = {"lundi": MO, "mardi": TU, "mercredi": WE, "jeudi": TH, "vendredi": FR, "samedi": SA, "dimanche": SU}
 MONTHS = {
@@ -27,9 +28,7 @@ PARTS_OF_DAY = {"matin": time(9, 0), "midi": time(12, 0), "apres midi": time(14,
 
 
 def _fold(text: str) -> str:
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
-    text = text.replace("’", "'").replace("-", " ")
-    return re.sub(r"['’]", " ", text)
+    return fold(re.sub(r"['’\-]", " ", text))  # apostrophes first: folding to ASCII drops « ’ »
 
 
 @dataclass(frozen=True)

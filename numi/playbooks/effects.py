@@ -17,10 +17,10 @@ from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Opti
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from numi import hours
-from numi.clock import datetime_fr, to_local, to_utc_naive, utcnow
+from numi.clock import datetime_fr, to_local, utcnow
 from numi.db import models as m
 from numi.playbooks.model import Effect, Playbook, PlaybookError
+from numi.text import words
 
 log = logging.getLogger(__name__)
 
@@ -402,14 +402,14 @@ def find_invoices(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
 
 
 def _period(text: str, now: datetime) -> Optional[str]:
-    from numi.nlu.dates import MONTHS, _fold
+    from numi.nlu.dates import MONTHS
 
-    folded = _fold(text)
+    found = words(text)
     for word, month in sorted(MONTHS.items(), key=lambda kv: -len(kv[0])):
-        if word in folded.split():
+        if word in found:
             year = now.year if month <= now.month else now.year - 1
             return f"{year}-{month:02d}"
-    if "dernier" in folded and "mois" in folded:
+    if "dernier" in found and "mois" in found:
         first = now.replace(day=1) - timedelta(days=1)
         return f"{first.year}-{first.month:02d}"
     return None
@@ -433,15 +433,12 @@ def send_invoices(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
 @effect("match_workshops", params=("need",), outputs=("workshops", "workshop_found"))
 def match_workshops(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
     """Upcoming workshops matching the customer's need (keywords, topic, title)."""
-    from numi.nlu.dates import _fold
-
-    need = set(_fold(str(params.get("need") or "")).split())
+    need = set(words(str(params.get("need") or "")))
     upcoming = list(env.session.scalars(select(m.Workshop).where(m.Workshop.starts_at >= env.now)
                                         .order_by(m.Workshop.starts_at)))
     scored = []
     for w in upcoming:
-        words = set(_fold(" ".join([w.title, w.topic, *(w.keywords or [])])).split())
-        score = len(need & words)
+        score = len(need & set(words(" ".join([w.title, w.topic, *(w.keywords or [])]))))
         scored.append((score, w))
     best = [w for s, w in sorted(scored, key=lambda x: (-x[0], x[1].starts_at)) if s > 0][:3] or [w for _, w in scored[:3]]
     tz = env.settings.timezone
@@ -477,16 +474,14 @@ def register_workshop(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
         outputs=("attended", "attended_title"))
 def check_attendance(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
     """Did the identified customer attend the named workshop?"""
-    from numi.nlu.dates import _fold
-
     if not env.customer_id:
         return {"attended": False, "attended_title": ""}
-    words = set(_fold(str(params["workshop"])).split()) - {"l", "le", "la", "de", "du", "atelier", "d"}
+    named = set(words(str(params["workshop"]))) - {"l", "le", "la", "de", "du", "atelier", "d"}
     rows = env.session.execute(select(m.Attendance, m.Workshop).join(m.Workshop, m.Workshop.id == m.Attendance.workshop_id)
                                .where(m.Attendance.customer_id == env.customer_id)).all()
     for att, w in rows:
-        text = set(_fold(" ".join([w.title, w.topic, *(w.keywords or [])])).split())
-        if att.status == "attended" and (words & text):
+        text = set(words(" ".join([w.title, w.topic, *(w.keywords or [])])))
+        if att.status == "attended" and (named & text):
             frame["slots"]["_attendance_id"] = att.id
             return {"attended": True, "attended_title": w.title}
     return {"attended": False, "attended_title": ""}

@@ -17,10 +17,8 @@ from __future__ import annotations
 import copy
 import logging
 import re
-import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from jinja2.exceptions import SecurityError, TemplateError
 
@@ -28,6 +26,7 @@ from numi.playbooks import values
 from numi.playbooks.library import Library
 from numi.playbooks.model import END, Choice, Playbook, Step
 from numi.playbooks.render import compile_expression, render_text
+from numi.text import fold
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +103,7 @@ def new_state(mode: str = "customer") -> Dict[str, Any]:
 
 
 def _fold(text: str) -> str:
-    text = unicodedata.normalize("NFKD", text or "").encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9@.+\- ]+", " ", text.lower()).strip()
+    return re.sub(r"[^a-z0-9@.+\- ]+", " ", fold(text)).strip()
 
 
 class Walker:

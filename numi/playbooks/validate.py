@@ -16,7 +16,7 @@ from jinja2.meta import find_undeclared_variables
 
 from numi.playbooks import effects as effects_mod
 from numi.playbooks.model import END, Playbook, PlaybookError, Step
-from numi.playbooks.render import parse, text_env
+from numi.playbooks.render import parse
 
 GLOBAL_NAMES = {"customer", "slots", "agent", "now", "scenario", "mode"}
 TICKET = "@ticket"  # pseudo-slot: a ticket is known at this point

@@ -2,7 +2,7 @@
 the conversation's context for the specialist who calls."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Dict, Optional
 
 from sqlalchemy import select

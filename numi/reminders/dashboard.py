@@ -79,7 +79,6 @@ def kpis(session: Session, today: date, tz: str = "Europe/Paris", policy: Option
         if e.actor == "client" and e.from_status in ("waiting_customer", "closed") and e.to_status == "in_progress":
             replies.setdefault(e.ticket_number, []).append(e.at)
 
-    open_ = [t for t in tickets if t.status != "closed"]
     waiting = [t for t in tickets if t.status == "waiting_customer"]
     share = len(waiting) / len(tickets) if tickets else 0.0
 

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Dict, List, Optional
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from numi.clock import date_fr, local_date, to_local, to_utc_naive, utcnow
+from numi.clock import date_fr, local_date, to_local, to_utc_naive
 from numi.db import models as m
 from numi.reminders import outbox
 from numi.reminders.policy import DoneStep, Policy, Step, load_default
@@ -38,8 +38,6 @@ SPECIAL_CASES = {  # seed 001 §5: the waiting reason chooses the reminder text
     "validation": "reminder_validation",
     "third_party": "reminder_third_party",
 }
-KIND_LABELS = {"gentle": "Rappel doux", "followup": "Relance", "firm": "Relance ferme", "call": "Appel",
-               "close": "Clôture"}
 
 
 @dataclass(frozen=True)
@@ -112,11 +110,10 @@ def plan(session: Session, today: date, tz: str = "Europe/Paris", policy: Option
 def next_due(session: Session, policy: Policy, ticket: m.Ticket, tz: str) -> Optional[date]:
     if ticket.status != "waiting_customer" or ticket.waiting_since is None:
         return None
-    planned = policy.plan_next(ticket.priority, ticket.waiting_reason, local_date(ticket.waiting_since, tz),
-                               done_steps(session, ticket))
+    done = done_steps(session, ticket)
+    planned = policy.plan_next(ticket.priority, ticket.waiting_reason, local_date(ticket.waiting_since, tz), done)
     if planned is None:
         return None
-    done = done_steps(session, ticket)
     if done:  # at most one step a day
         return max(planned.due, done[-1].on + timedelta(days=1))
     return planned.due
