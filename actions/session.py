@@ -58,18 +58,22 @@ class ActionSystemEvent(NumiAction):
         if kind == "agent_message":
             # as text: Rasa 3.6's socket.io output cannot emit custom JSON
             dispatcher.utter_message(text=lib.system_text("agent_message", "customer", {
-                "author": str(event.get("author", ""))[:80], "text": str(event.get("text", ""))[:4000]}))
+                "author": str(event.get("author", ""))[:80], "text": str(event.get("text", ""))[:4000]}),
+                numi={"from": "agent", "author": str(event.get("author", ""))[:80]})
             return events
         if kind == "handoff_claimed":
             handoff = dict(tracker.get_slot("handoff") or {}, status="claimed")
             dispatcher.utter_message(text=lib.system_text("handoff_claimed", "customer",
-                                                          {"author": str(event.get("author", ""))[:80]}))
+                                                          {"author": str(event.get("author", ""))[:80]}),
+                                     numi={"from": "system", "event": "handoff_claimed"})
             return events + [SlotSet("handoff", handoff)]
         if kind == "handoff_closed":
-            dispatcher.utter_message(text=lib.system_text("handoff_closed", "customer", {}))
+            dispatcher.utter_message(text=lib.system_text("handoff_closed", "customer", {}),
+                                     numi={"from": "system", "event": "handoff_closed"})
             return events + [SlotSet("handoff", None), ActiveLoop(None), SlotSet("requested_slot", None)]
         if kind == "handback":
-            dispatcher.utter_message(text=lib.system_text("handback", "customer", {}))
+            dispatcher.utter_message(text=lib.system_text("handback", "customer", {}),
+                                     numi={"from": "system", "event": "handback"})
             return events + [SlotSet("handoff", None), ActiveLoop(None), SlotSet("requested_slot", None)]
         if kind == "handoff_timeout":
             dispatcher.utter_message(text=lib.system_text("handoff_timeout", "customer", {}),

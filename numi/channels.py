@@ -168,6 +168,32 @@ class NumiRestInput(RestInput):
         return bp
 
 
+def web_origins() -> List[str]:
+    """Origins whose pages may open the chat socket: the numi service's pages by default."""
+    raw = os.environ.get("NUMI_WEB_ORIGINS")
+    if raw:
+        return [o.strip().rstrip("/") for o in raw.split(",") if o.strip()]
+    port = os.environ.get("NUMI_PORT", "5055")
+    return [f"http://localhost:{port}", f"http://127.0.0.1:{port}"]
+
+
+class NumiSocketIOOutput(SocketIOOutput):
+    """Rasa's socket.io output, plus numi's message metadata (who speaks: the bot or a
+    human agent; handoff events) so that the widget can show a human takeover."""
+
+    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        meta = kwargs.get("numi")
+        for part in text.strip().split("\n\n"):
+            message: Dict[str, Any] = {"text": part}
+            if isinstance(meta, dict):
+                message["numi"] = meta
+            await self._send_message(recipient_id, message)
+
+    async def send_custom_json(self, recipient_id: Text, json_message: Dict[Text, Any], **kwargs: Any) -> None:
+        # Rasa 3.6 passes the JSON as keyword arguments to emit(), which fails.
+        await self._send_message(recipient_id, {"custom": json_message})
+
+
 class NumiSocketIOInput(SocketIOInput):
     """Rasa's socket.io channel with signed session ids, awaited room joins and the guard.
 
@@ -180,8 +206,12 @@ class NumiSocketIOInput(SocketIOInput):
     def name(cls) -> Text:
         return "socketio"
 
+    def get_output_channel(self) -> Optional[Any]:
+        """The channel Rasa's /execute (output_channel=latest) speaks on: numi's output."""
+        return NumiSocketIOOutput(self.sio, self.bot_message_evt) if self.sio is not None else None
+
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=[])
+        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=web_origins())
         bp = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
         self.sio = sio
         secret = _secret()
@@ -211,7 +241,7 @@ class NumiSocketIOInput(SocketIOInput):
             sender_id = (saved or {}).get("session_id")
             if not sender_id:
                 return  # session_request first
-            output = SocketIOOutput(sio, self.bot_message_evt)
+            output = NumiSocketIOOutput(sio, self.bot_message_evt)
             metadata = data.get(self.metadata_key, {})
             if isinstance(metadata, str):
                 try:

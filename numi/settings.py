@@ -71,6 +71,17 @@ class Settings:
     # Human handoff: how long a customer waits before being offered a callback.
     handoff_pickup_minutes: int = 10
     demo_data: bool = True
+    # Web pages: where browsers reach Rasa's socket.io (default: the page's host, Rasa's port),
+    # and whether the demo site offers to sign in as a demo customer.
+    rasa_public_url: Optional[str] = None
+    demo_login: bool = True
+    # Alerts (seed 002): rules, webhook signing secret, per-recipient rate limit.
+    alert_rules: Path = ROOT / "config" / "alerts" / "rules.yml"
+    alert_webhook_secret: Optional[str] = None
+    alert_rate_per_hour: int = 3
+    alert_webhooks: Mapping[str, str] = field(default_factory=dict)  # recipient webhook name -> URL
+    alert_digest_at: time = time(17, 30)
+    alerts_enabled: bool = True
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None, **overrides) -> "Settings":
@@ -104,5 +115,14 @@ class Settings:
             scheduler_enabled=env.get("NUMI_SCHEDULER", "1") not in ("0", "false", "no"),
             handoff_pickup_minutes=int(env.get("NUMI_HANDOFF_PICKUP_MINUTES", "10")),
             demo_data=env.get("NUMI_DEMO_DATA", "1") not in ("0", "false", "no"),
+            rasa_public_url=env.get("NUMI_RASA_PUBLIC_URL") or None,
+            demo_login=env.get("NUMI_DEMO_LOGIN", env.get("NUMI_DEMO_DATA", "1")) not in ("0", "false", "no"),
+            alert_rules=Path(env.get("NUMI_ALERT_RULES", str(ROOT / "config" / "alerts" / "rules.yml"))),
+            alert_webhook_secret=env.get("NUMI_ALERT_WEBHOOK_SECRET") or None,
+            alert_rate_per_hour=int(env.get("NUMI_ALERT_RATE_PER_HOUR", "3")),
+            alert_webhooks=dict(part.strip().split("=", 1) for part in env.get("NUMI_ALERT_WEBHOOKS", "").split(",")
+                                if "=" in part),
+            alert_digest_at=time.fromisoformat(env.get("NUMI_ALERT_DIGEST_AT", "17:30")),
+            alerts_enabled=env.get("NUMI_ALERTS", "1") not in ("0", "false", "no"),
         )
         return replace(settings, **overrides) if overrides else settings

@@ -17,10 +17,32 @@ find_python() {
   return 1
 }
 
+# The web pages' front-end dependencies (socket.io-client), from the npm registry, served locally.
+web_deps() {
+  if [ ! -f web/node_modules/socket.io-client/dist/socket.io.min.js ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+    if command -v npm >/dev/null 2>&1; then
+      npm ci --prefix web --no-audit --no-fund --loglevel=error >&2
+    else
+      echo "npm est absent : le chat web ne pourra pas charger socket.io-client (installez Node.js)." >&2
+    fi
+  fi
+}
+
+# Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium).
+browser() {
+  if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installation de Chromium (apt) pour les tests navigateur …" >&2
+    (apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; }) \
+      || echo "Chromium n'a pas pu être installé : les tests navigateur seront sautés." >&2
+  fi
+}
+
 if [ -f .venv/.installed ] && .venv/bin/python -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null; then
   if [ requirements.txt -nt .venv/.installed ] || [ requirements-dev.txt -nt .venv/.installed ]; then
     .venv/bin/pip install -q -r requirements-dev.txt && touch .venv/.installed
   fi
+  web_deps
+  [ "${NUMI_SETUP_BROWSER:-1}" = 1 ] && browser
   exit 0
 fi
 
@@ -38,3 +60,6 @@ trap 'rm -rf .venv; echo "Installation interrompue : .venv supprimé." >&2' ERR 
 .venv/bin/pip install -q -r requirements-dev.txt
 trap - ERR INT TERM
 touch .venv/.installed
+web_deps
+[ "${NUMI_SETUP_BROWSER:-1}" = 1 ] && browser
+exit 0

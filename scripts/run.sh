@@ -14,7 +14,7 @@ trap cleanup INT TERM EXIT
 .venv/bin/python -m numi.service &
 pids+=($!)
 .venv/bin/rasa run --model "$model" --endpoints endpoints.yml --credentials credentials.yml \
-  --enable-api --auth-token "$NUMI_RASA_TOKEN" --port 5005 --cors "*" &
+  --enable-api --auth-token "$NUMI_RASA_TOKEN" --port 5005 &
 pids+=($!)
 for _ in $(seq 1 120); do
   if curl -fsS http://127.0.0.1:5005/ >/dev/null 2>&1 && curl -fsS http://127.0.0.1:5055/health >/dev/null 2>&1; then

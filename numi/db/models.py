@@ -284,6 +284,27 @@ class Alert(Base):
     created_at = Column(DateTime, nullable=False, default=datetime.utcnow)
 
 
+class MessageSignal(Base):
+    """The signals of one customer message (seed 002): what the alert rules and the
+    churn score read. `event_key` makes ingestion idempotent (tracker event id)."""
+
+    __tablename__ = "message_signals"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    event_key = Column(String(80), nullable=True, unique=True)
+    conversation_id = Column(String(128), nullable=True, index=True)
+    customer_id = Column(String(16), nullable=True, index=True)
+    at = Column(DateTime, nullable=False, default=datetime.utcnow, index=True)
+    mode = Column(String(10), nullable=False, default="customer")
+    text = Column(Text, nullable=False, default="")
+    intent = Column(String(60), nullable=True)
+    scenario = Column(String(60), nullable=True)
+    emotion = Column(String(20), nullable=False)
+    polarity = Column(String(10), nullable=False)
+    intensity = Column(Integer, nullable=False, default=0)
+    themes = Column(JSON, nullable=False, default=list)
+    keywords = Column(JSON, nullable=False, default=list)
+
+
 class Meta(Base):
     """Small key/value table (demo-data marker, scheduler bookkeeping)."""
 

@@ -30,6 +30,13 @@ def _body(request):
     return body if isinstance(body, dict) else None
 
 
+@bp.get("/me")
+@require(*STAFF)
+async def me(request):
+    """Who the bearer token belongs to (the console's sign-in)."""
+    return response.json(request.ctx.staff)
+
+
 @bp.get("/tickets")
 @require(*STAFF)
 async def list_tickets(request):
@@ -383,3 +390,39 @@ async def callbacks_list(request):
          "customer_id": c.customer_id, "phone": c.phone, "subject": c.subject,
          "ticket_id": m.ticket_ref(c.ticket_number) if c.ticket_number else None, "context": c.context}
         for c in rows]})
+
+
+# ---------------------------------------------------------------------------
+# Alerts and the emotional CRM (seed 002)
+# ---------------------------------------------------------------------------
+@bp.get("/alerts")
+@require("level2", "supervisor")
+async def alerts_list(request):
+    q = select(m.Alert).order_by(m.Alert.id.desc()).limit(min(500, int(request.args.get("limit", "100"))
+                                                               if request.args.get("limit", "100").isdigit() else 100))
+    for field in ("rule", "customer_id", "conversation_id"):
+        value = request.args.get(field)
+        if value:
+            q = q.where(getattr(m.Alert, field) == value)
+    return response.json({"alerts": [
+        {"id": a.id, "rule": a.rule, "customer_id": a.customer_id, "conversation_id": a.conversation_id,
+         "message": a.message, "created_at": m.as_iso(a.created_at), "recipients": a.recipients,
+         "signals": a.signals} for a in request.ctx.db.scalars(q)]})
+
+
+@bp.get("/customers/<customer_id>/crm")
+@require(*STAFF)
+async def customer_crm(request, customer_id: str):
+    """The « CRM émotionnel »: segment, scores, churn risk, notes and the mood of the last interactions."""
+    customer = request.ctx.db.get(m.Customer, customer_id)
+    if customer is None or customer.erased_at is not None:
+        return _bad("client introuvable", 404)
+    recent = request.ctx.db.scalars(select(m.MessageSignal).where(m.MessageSignal.customer_id == customer_id)
+                                    .order_by(m.MessageSignal.at.desc()).limit(20))
+    return response.json({
+        "customer_id": customer.id, "segment": customer.segment, "perimeter": customer.perimeter,
+        "satisfaction": customer.satisfaction, "recommendation": customer.recommendation,
+        "churned": customer.churned, "churn_risk": customer.churn_risk, "notes": customer.crm_notes or [],
+        "tags": sorted({n["tag"] for n in customer.crm_notes or [] if n.get("tag")}),
+        "recent_mood": [{"at": m.as_iso(r.at), "emotion": r.emotion, "intensity": r.intensity,
+                         "themes": r.themes, "scenario": r.scenario} for r in recent]})

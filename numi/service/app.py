@@ -23,10 +23,16 @@ def create_app(settings: Optional[Settings] = None, name: str = "numi") -> Sanic
     from numi.service.actions_bp import bp as actions_bp
     from numi.service.api import bp as api_bp
     from numi.service.health import bp as health_bp
+    from numi.service.prompter_bp import bp as prompter_bp
+    from numi.service.trainer_bp import bp as trainer_bp
+    from numi.service.web import bp as web_bp
 
     app.blueprint(health_bp)
     app.blueprint(actions_bp)
     app.blueprint(api_bp)
+    app.blueprint(prompter_bp)
+    app.blueprint(trainer_bp)
+    app.blueprint(web_bp)
 
     @app.listener("before_server_start")
     async def open_resources(app: Sanic, _loop) -> None:
@@ -38,6 +44,10 @@ def create_app(settings: Optional[Settings] = None, name: str = "numi") -> Sanic
             from numi.service.scheduler import loop
 
             app.add_task(loop(app))
+        if app.ctx.settings.alerts_enabled:
+            from numi.service.scheduler import alerts_loop
+
+            app.add_task(alerts_loop(app))
 
     @app.listener("after_server_stop")
     async def close_resources(app: Sanic, _loop) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
+from typing import Dict
 
 from numi import hours
 from numi.clock import local_date, to_local, utcnow
@@ -91,6 +92,51 @@ async def renewal_tick(services, now: datetime) -> int:
         return 0
     started = await renewals.run(services, local.date(), now, RasaClient(settings.rasa_url, settings.rasa_token))
     return len(started)
+
+
+DIGEST_DAY = "alerts_digest_day"
+
+
+def alerts_tick(services, tracker, now: datetime) -> Dict[str, int]:
+    """Seed 002, every few seconds: signals and alerts for new customer messages,
+    alert e-mails and webhooks out, and the daily digest at its time."""
+    from numi.alerts import delivery, ingest
+    from numi.alerts import engine as alerts
+
+    settings = services.settings
+    stats = {"messages": ingest.run(services, tracker)}
+    local = to_local(now, settings.timezone).replace(tzinfo=None)
+    if local.time() >= settings.alert_digest_at:
+        with services.sessions() as s, s.begin():
+            meta = s.get(m.Meta, DIGEST_DAY)
+            if meta is None or meta.value < local.date().isoformat():
+                stats["digests"] = alerts.digest(s, local.date(), now)
+                if meta is None:
+                    s.add(m.Meta(key=DIGEST_DAY, value=local.date().isoformat()))
+                else:
+                    meta.value = local.date().isoformat()
+    stats.update({f"mail_{k}": v for k, v in outbox.flush(services.sessions, services.mailer).items()})
+    stats.update({f"webhook_{k}": v for k, v in delivery.flush(
+        services.sessions, settings.alert_webhook_secret or settings.secret).items()})
+    return stats
+
+
+async def alerts_loop(app, every: float = 2.0) -> None:
+    from sqlalchemy import create_engine
+
+    from numi.rasa_ext import tracker_url
+
+    services = app.ctx.services
+    tracker = create_engine(tracker_url(), future=True)
+    try:
+        while True:
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, alerts_tick, services, tracker, utcnow())
+            except Exception as exc:  # e.g. Rasa has not created its tracker store yet
+                log.debug("alerts tick: %s", exc)
+            await asyncio.sleep(every)
+    finally:
+        tracker.dispose()
 
 
 async def loop(app) -> None:

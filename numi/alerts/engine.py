@@ -1,0 +1,230 @@
+"""Alerts from every customer message (seed 002): signals → rules → alerts, delivered
+by e-mail (the outbox: exactly once), signed webhook (the outbox, retried with
+backoff) and a note on the customer record; ATTRITION 1 adds a call task."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from numi import signals
+from numi.alerts import rules as rules_mod
+from numi.clock import utcnow
+from numi.db import models as m
+from numi.reminders import outbox
+from numi.signals.emotion import EmotionModel
+
+EMOTION_FR = {"anger": "colère", "anxiety": "inquiétude", "dissatisfaction": "mécontentement",
+              "neutral": "neutre", "positive": "satisfaction"}
+MAX_QUOTE = 1000
+
+
+@dataclass
+class IncomingMessage:
+    text: str
+    conversation_id: Optional[str] = None
+    customer_id: Optional[str] = None
+    at: Optional[datetime] = None
+    intent: Optional[str] = None
+    intent_confidence: Optional[float] = None
+    scenario: Optional[str] = None
+    mode: str = "customer"
+    event_key: Optional[str] = None
+
+
+@lru_cache(maxsize=4)
+def _ruleset(path: str, mtime: float) -> rules_mod.RuleSet:
+    return rules_mod.load(Path(path), list(signals.load_themes()))
+
+
+def ruleset(settings) -> rules_mod.RuleSet:
+    path = Path(settings.alert_rules)
+    return _ruleset(str(path), path.stat().st_mtime)
+
+
+def _facts(sig: signals.MessageSignals, customer: Optional[m.Customer], churn_risk: Optional[float]) -> Dict[str, Any]:
+    return {
+        "intent": sig.intent, "scenario": sig.scenario, "mode": sig.mode,
+        "emotion": sig.emotion.label, "polarity": sig.emotion.polarity, "intensity": sig.emotion.intensity,
+        "themes": sorted(sig.themes), "keywords": sig.keywords, "text_folded": signals.folded_for_themes(sig.text),
+        "segment": customer.segment if customer else None, "perimeter": customer.perimeter if customer else None,
+        "satisfaction": customer.satisfaction if customer else None,
+        "recommendation": customer.recommendation if customer else None,
+        "churn_risk": churn_risk,
+    }
+
+
+def _already(session: Session, rule: rules_mod.Rule, msg: IncomingMessage, now: datetime) -> bool:
+    q = select(m.Alert.id).where(m.Alert.rule == rule.id)
+    if rule.once_per == "message":
+        return False
+    if rule.once_per == "customer_day" and msg.customer_id:
+        q = q.where(m.Alert.customer_id == msg.customer_id,
+                    m.Alert.created_at >= now.replace(hour=0, minute=0, second=0, microsecond=0))
+    elif msg.conversation_id:
+        q = q.where(m.Alert.conversation_id == msg.conversation_id)
+    else:
+        return False
+    return session.scalars(q.limit(1)).first() is not None
+
+
+def _render(template: str, context: Dict[str, Any]) -> str:
+    from numi.playbooks.render import text_env
+
+    return text_env().from_string(template).render(**context)
+
+
+def process(session: Session, settings, msg: IncomingMessage, model: Optional[EmotionModel] = None,
+            now: Optional[datetime] = None) -> List[m.Alert]:
+    """Signals for one message, then every rule that fires. Idempotent on `event_key`."""
+    from numi import churn
+
+    now = now or utcnow()
+    at = msg.at or now
+    if msg.event_key and session.scalars(select(m.MessageSignal.id)
+                                         .where(m.MessageSignal.event_key == msg.event_key)).first():
+        return []
+    customer = session.get(m.Customer, msg.customer_id) if msg.customer_id else None
+    if customer is not None and customer.erased_at is not None:
+        customer = None
+    sig = signals.analyse(msg.text, intent=msg.intent, intent_confidence=msg.intent_confidence,
+                          scenario=msg.scenario, mode=msg.mode, model=model)
+    row = m.MessageSignal(event_key=msg.event_key, conversation_id=msg.conversation_id,
+                          customer_id=customer.id if customer else None, at=at, mode=msg.mode,
+                          text=msg.text[:MAX_QUOTE], intent=msg.intent, scenario=msg.scenario,
+                          emotion=sig.emotion.label, polarity=sig.emotion.polarity, intensity=sig.emotion.intensity,
+                          themes=sorted(sig.themes), keywords=sig.keywords)
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:  # another process took this event
+        return []
+    risk = None
+    if customer is not None and not customer.churned:
+        risk = churn.score(session, customer)
+        if risk is not None:
+            customer.churn_risk = risk
+    facts = _facts(sig, customer, risk)
+    rs = ruleset(settings)
+    fired = []
+    for rule in rs.rules:
+        if not rules_mod.matches(rule.when, facts) or _already(session, rule, msg, now):
+            continue
+        fired.append(_fire(session, settings, rs, rule, msg, sig, customer, facts, now))
+    return fired
+
+
+def _fire(session: Session, settings, rs: rules_mod.RuleSet, rule: rules_mod.Rule, msg: IncomingMessage,
+          sig: signals.MessageSignals, customer: Optional[m.Customer], facts: Dict[str, Any],
+          now: datetime) -> m.Alert:
+    recipients = rs.recipients_for(rule, facts["perimeter"])
+    context = {
+        "rule_id": rule.id, "rule_title": rule.title, "rule_description": rule.description,
+        "quote": msg.text[:MAX_QUOTE], "customer_id": customer.id if customer else None,
+        "customer_name": customer.display_name if customer else None,
+        "segment": facts["segment"], "perimeter": facts["perimeter"],
+        "emotion_label": EMOTION_FR[sig.emotion.label], "intensity": sig.emotion.intensity,
+        "themes_fr": ", ".join(signals.load_themes()[t].label for t in sorted(sig.themes)),
+        "scenario": msg.scenario, "intent": msg.intent, "conversation_id": msg.conversation_id,
+        "churn_risk": round(facts["churn_risk"], 2) if facts["churn_risk"] is not None else None,
+        "satisfaction": facts["satisfaction"], "recommendation": facts["recommendation"], "task": rule.task,
+    }
+    alert = m.Alert(rule=rule.id, conversation_id=msg.conversation_id, customer_id=context["customer_id"],
+                    message=msg.text[:MAX_QUOTE], created_at=now,
+                    signals={k: v for k, v in {**sig.as_json(), **facts}.items() if k != "text_folded"},
+                    recipients=[r.id for r in recipients])
+    session.add(alert)
+    session.flush()
+    context["alert_id"] = alert.id
+    deliveries: List[Dict[str, Any]] = []
+    if "email" in rule.deliver:
+        for r in recipients:
+            if r.email:
+                deliveries.append(_email(session, settings, rule, alert, r, context, now))
+    if "webhook" in rule.deliver:
+        for r in recipients:
+            if r.webhook:
+                deliveries.append(_webhook(session, settings, rule, alert, r, context, now))
+    if "crm" in rule.deliver and customer is not None and rule.crm_note:
+        note = {"at": m.as_iso(now), "rule": rule.id, "note": _render(rule.crm_note, context),
+                "quote": msg.text[:300], "emotion": sig.emotion.label, "alert_id": alert.id}
+        if rule.crm_tag:
+            note["tag"] = rule.crm_tag
+        customer.crm_notes = list(customer.crm_notes or []) + [note]
+        deliveries.append({"channel": "crm", "recipient": customer.id, "status": "noted"})
+    if rule.task == "callback":
+        session.add(m.CallTask(key=f"alert:{alert.id}", customer_id=context["customer_id"], reason="attrition"
+                               if rule.id.startswith("attrition") else "alert", urgent=rule.id.startswith("attrition"),
+                               script=_render(rule.crm_note or rule.title, context), due_on=now.date()))
+        deliveries.append({"channel": "call_task", "status": "queued"})
+    alert.signals = dict(alert.signals, deliveries=deliveries)
+    return alert
+
+
+def _recent_emails(session: Session, recipient: str, since: datetime) -> int:
+    return session.scalar(select(func.count()).select_from(m.OutboxMessage).where(
+        m.OutboxMessage.kind == "alert", m.OutboxMessage.channel == "email",
+        m.OutboxMessage.recipient == recipient, m.OutboxMessage.created_at >= since)) or 0
+
+
+def _email(session: Session, settings, rule, alert: m.Alert, r: rules_mod.Recipient, context: Dict[str, Any],
+           now: datetime) -> Dict[str, Any]:
+    """One e-mail per (alert, recipient) through the outbox; over the hourly limit, or
+    for digest rules, the alert waits for the recipient's daily digest instead."""
+    limited = _recent_emails(session, r.email, now - timedelta(hours=1)) >= settings.alert_rate_per_hour
+    if rule.digest or limited:
+        outbox.enqueue(session, key=f"alert:{alert.id}:digest:{r.id}", kind="alert", channel="digest",
+                       recipient=r.email, subject=rule.title,
+                       body=json.dumps({"recipient_name": r.name, "quote": context["quote"],
+                                        "customer": context["customer_name"], "rule_title": rule.title,
+                                        "emotion": context["emotion_label"]}, ensure_ascii=False), now=now)
+        return {"channel": "email", "recipient": r.id, "status": "digest" if rule.digest else "rate_limited"}
+    outbox.enqueue_template(session, key=f"alert:{alert.id}:email:{r.id}", kind="alert", channel="email",
+                            recipient=r.email, template="alert", context={**context, "recipient_name": r.name},
+                            now=now)
+    return {"channel": "email", "recipient": r.id, "status": "queued"}
+
+
+def _webhook(session: Session, settings, rule, alert: m.Alert, r: rules_mod.Recipient, context: Dict[str, Any],
+             now: datetime) -> Dict[str, Any]:
+    url = settings.alert_webhooks.get(r.webhook) if settings.alert_webhooks else None
+    if not url:
+        return {"channel": "webhook", "recipient": r.id, "status": "no_url"}
+    payload = {"type": "numi.alert", "alert_id": alert.id, "rule": rule.id, "rule_title": rule.title,
+               "created_at": m.as_iso(now), "conversation_id": alert.conversation_id,
+               "customer_id": alert.customer_id, "message": context["quote"], "signals": alert.signals,
+               "recipient": r.id}
+    outbox.enqueue(session, key=f"alert:{alert.id}:webhook:{r.id}", kind="alert", channel="webhook",
+                   recipient=url, subject=rule.id, body=json.dumps(payload, ensure_ascii=False, sort_keys=True),
+                   now=now)
+    return {"channel": "webhook", "recipient": r.id, "status": "queued"}
+
+
+def digest(session: Session, day: date, now: Optional[datetime] = None) -> int:
+    """Gather the waiting digest entries into one e-mail per recipient (once per day)."""
+    now = now or utcnow()
+    rows = list(session.scalars(select(m.OutboxMessage).where(m.OutboxMessage.channel == "digest",
+                                                               m.OutboxMessage.status == "pending")
+                                .order_by(m.OutboxMessage.id)))
+    by_recipient: Dict[str, List[m.OutboxMessage]] = {}
+    for row in rows:
+        by_recipient.setdefault(row.recipient or "", []).append(row)
+    sent = 0
+    for recipient, items in by_recipient.items():
+        entries = [json.loads(i.body) for i in items]
+        made = outbox.enqueue_template(
+            session, key=f"digest:{recipient}:{day.isoformat()}:{items[-1].id}", kind="alert", channel="email",
+            recipient=recipient, template="alert_digest", now=now,
+            context={"day": day.strftime("%d/%m/%Y"), "recipient_name": entries[0]["recipient_name"],
+                     "items": entries, "rules": ", ".join(dict.fromkeys(e["rule_title"] for e in entries))})
+        for i in items:
+            i.status = "done"
+        sent += made is not None
+    return sent

@@ -1,0 +1,87 @@
+"""Every customer message, read from Rasa's tracker store (the `events` table that
+SQLTrackerStore writes, on SQLite or PostgreSQL), goes through the alert engine
+once: a cursor in numi_meta, and the event id as idempotency key."""
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from typing import Any, Dict, Optional
+
+from sqlalchemy import select, text
+from sqlalchemy.engine import Engine
+
+from numi.alerts import engine as alerts
+from numi.db import models as m
+
+log = logging.getLogger(__name__)
+CURSOR = "alerts_tracker_cursor"
+
+
+def _cursor(session) -> int:
+    row = session.get(m.Meta, CURSOR)
+    return int(row.value) if row is not None else 0
+
+
+def _set_cursor(session, value: int) -> None:
+    row = session.get(m.Meta, CURSOR)
+    if row is None:
+        session.add(m.Meta(key=CURSOR, value=str(value)))
+    else:
+        row.value = str(value)
+
+
+def _message(row: Any, library, scenarios: Dict[str, Optional[str]], session) -> Optional[alerts.IncomingMessage]:
+    try:
+        data = json.loads(row.data) if isinstance(row.data, str) else (row.data or {})
+    except ValueError:
+        return None
+    words = data.get("text")
+    if not isinstance(words, str) or not words.strip():
+        return None
+    parse = data.get("parse_data") or {}
+    intent = (parse.get("intent") or {}).get("name")
+    confidence = (parse.get("intent") or {}).get("confidence")
+    numi = (data.get("metadata") or {}).get("numi") or {}
+    conv = row.sender_id
+    pb = library.playbook_for_intent(intent) if intent else None
+    if pb is not None:
+        scenarios[conv] = pb.id
+    elif conv not in scenarios:
+        last = session.scalars(select(m.MessageSignal.scenario).where(
+            m.MessageSignal.conversation_id == conv, m.MessageSignal.scenario.is_not(None))
+            .order_by(m.MessageSignal.id.desc())).first()
+        scenarios[conv] = last
+    customer = numi.get("customer_id")
+    if not customer:
+        customer = session.scalars(select(m.MessageSignal.customer_id).where(
+            m.MessageSignal.conversation_id == conv, m.MessageSignal.customer_id.is_not(None))
+            .order_by(m.MessageSignal.id.desc())).first()
+    return alerts.IncomingMessage(
+        text=words, conversation_id=conv, customer_id=customer,
+        at=datetime.utcfromtimestamp(float(row.timestamp)) if row.timestamp else None,
+        intent=intent, intent_confidence=float(confidence) if confidence is not None else None,
+        scenario=scenarios[conv], mode="agent" if numi.get("mode") == "agent" else "customer",
+        event_key=f"tracker:{row.id}")
+
+
+def run(services, tracker: Engine, limit: int = 500) -> int:
+    """Process the customer messages not seen yet. Returns how many were read."""
+    with services.sessions() as s:
+        cursor = _cursor(s)
+    with tracker.connect() as conn:
+        rows = conn.execute(text("SELECT id, sender_id, timestamp, data FROM events "
+                                 "WHERE type_name = 'user' AND id > :cursor ORDER BY id LIMIT :limit"),
+                            {"cursor": cursor, "limit": limit}).fetchall()
+    scenarios: Dict[str, Optional[str]] = {}
+    for row in rows:
+        with services.sessions() as s, s.begin():
+            msg = _message(row, services.library, scenarios, s)
+            if msg is not None:
+                try:
+                    with s.begin_nested():
+                        alerts.process(s, services.settings, msg)
+                except Exception:  # one bad message must not block the others
+                    log.exception("alerts: event %s", row.id)
+            _set_cursor(s, row.id)
+    return len(rows)

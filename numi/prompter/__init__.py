@@ -1,0 +1,1 @@
+"""The hotliner's in-call prompter: calls, their ticket, escalation and the call summary."""

@@ -1,0 +1,92 @@
+"""Calls taken with the prompter (agent assist). A call is a Rasa conversation in
+agent mode; its id and its signed call token are minted here for one staff member."""
+from __future__ import annotations
+
+import secrets
+from typing import Any, Dict, Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from numi import auth
+from numi.db import models as m
+from numi.tickets import service as tickets
+from numi.tickets.lifecycle import QUEUES, Transition, TransitionError, allowed
+
+SUMMARY_FIELDS = ("situation", "actions", "resolution")
+MAX_FIELD = 4000
+
+
+class CallError(ValueError):
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def start(staff: Dict[str, str], secret: str, customer: Optional[m.Customer] = None) -> Dict[str, Any]:
+    call_id = "call-" + secrets.token_hex(8)
+    out: Dict[str, Any] = {"call_id": call_id,
+                           "call_token": auth.agent_token(staff["name"], staff["role"], call_id, secret)}
+    if customer is not None:
+        out["customer_id"] = customer.id
+        out["customer_token"] = auth.customer_token(customer.id, secret, ttl_seconds=3600 * 4)
+    return out
+
+
+def check_token(call_id: str, token: Any, staff: Dict[str, str], secret: str) -> None:
+    """The call token must be this call's, minted for this staff member."""
+    payload = auth.verify(token, secret, kind="agent")
+    if not payload or payload.get("conv") != call_id:
+        raise CallError("jeton d'appel invalide", 403)
+    if payload.get("sub") != staff["name"] and staff["role"] not in ("supervisor", "admin"):
+        raise CallError("cet appel appartient à un autre membre de l'équipe", 403)
+
+
+def call_ticket(session: Session, call_id: str) -> Optional[m.Ticket]:
+    return session.scalars(select(m.Ticket).where(m.Ticket.conversation_id == call_id)
+                           .order_by(m.Ticket.number.desc())).first()
+
+
+def ensure_ticket(session: Session, call_id: str, scenario: str, actor: str, customer_id: Optional[str] = None,
+                  priority: Optional[str] = None, subject: str = "") -> m.Ticket:
+    ticket = call_ticket(session, call_id)
+    if ticket is None:
+        ticket = tickets.open_ticket(session, scenario=scenario, actor=actor, customer_id=customer_id,
+                                     conversation_id=call_id, priority=priority, subject=subject)
+    return ticket
+
+
+def escalate(session: Session, ticket: m.Ticket, queue: str, actor: str, reason: str) -> m.Ticket:
+    if queue not in QUEUES:
+        raise CallError("file inconnue")
+    if ticket.status != "escalated":
+        if "escalated" not in allowed(ticket.status):
+            raise CallError(f"un ticket « {ticket.status} » ne peut pas être escaladé", 409)
+        tickets.transition(session, ticket, Transition("escalated", reason=reason), actor=actor)
+    ticket.queue = queue
+    tickets.record(session, ticket, actor=actor, event="assigned", details={"queue": queue})
+    return ticket
+
+
+def clean_summary(body: Dict[str, Any]) -> Dict[str, str]:
+    summary = {}
+    for key in SUMMARY_FIELDS:
+        value = body.get(key, "")
+        if not isinstance(value, str):
+            raise CallError(f"« {key} » doit être un texte")
+        summary[key] = value.strip()[:MAX_FIELD]
+    if not any(summary.values()):
+        raise CallError("le résumé d'appel est vide")
+    return summary
+
+
+def save_summary(session: Session, ticket: m.Ticket, summary: Dict[str, str], actor: str) -> m.Ticket:
+    tickets.record(session, ticket, actor=actor, event="call_summary", details=summary)
+    data = dict(ticket.data or {})
+    data["call_summary"] = summary
+    ticket.data = data
+    return ticket
+
+
+__all__ = ["CallError", "start", "check_token", "call_ticket", "ensure_ticket", "escalate", "clean_summary",
+           "save_summary", "TransitionError"]

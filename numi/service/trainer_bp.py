@@ -1,0 +1,103 @@
+"""The trainer's API: stories to replay (data/, tests/, recorded conversations,
+anonymised) and quizzes (answers checked on the server, never sent ahead)."""
+from __future__ import annotations
+
+import asyncio
+from functools import partial
+
+from sanic import Blueprint, response
+
+from numi import replay
+from numi.replay.anonymise import customer_names
+from numi.service.api import _bad, _body
+from numi.service.auth import require
+
+bp = Blueprint("trainer", url_prefix="/api/trainer")
+ROLES = ("trainer", "supervisor")
+STORY_QUIZ = "story:"
+
+
+async def _blocking(fn, *args, **kwargs):
+    return await asyncio.get_running_loop().run_in_executor(None, partial(fn, *args, **kwargs))
+
+
+def _options(request) -> dict:
+    services = request.app.ctx.services
+    return {"library": services.library, "settings": services.settings, "secret": services.settings.secret}
+
+
+@bp.get("/stories")
+@require(*ROLES)
+async def stories(request):
+    return response.json({"stories": await _blocking(replay.list_stories, **_options(request))})
+
+
+@bp.get("/stories/<story_id:path>")
+@require(*ROLES)
+async def story(request, story_id: str):
+    names = customer_names(request.ctx.db)
+    request.ctx.db.commit()
+    try:
+        return response.json(await _blocking(replay.load_story, story_id, names=names, **_options(request)))
+    except replay.StoryNotFound:
+        return _bad("histoire introuvable", 404)
+
+
+def _quiz(request, quiz_id: str) -> dict:
+    options = _options(request)
+    if quiz_id.startswith(STORY_QUIZ):  # story:<story id>[:<seed>]
+        story_id, _, seed = quiz_id[len(STORY_QUIZ):].rpartition(":")
+        if not seed.isdigit():
+            story_id, seed = quiz_id[len(STORY_QUIZ):], "0"
+        return replay.quiz_from_story(story_id, seed=int(seed), library=options["library"],
+                                      settings=options["settings"], secret=options["secret"])
+    return replay.load_quiz(quiz_id, library=options["library"])
+
+
+def _public(quiz: dict) -> dict:
+    return dict(quiz, questions=[{k: v for k, v in q.items() if k not in ("answer", "explanation")}
+                                 for q in quiz["questions"]])
+
+
+@bp.get("/quizzes")
+@require(*ROLES)
+async def quizzes(request):
+    return response.json({"quizzes": replay.list_quizzes(library=request.app.ctx.services.library)})
+
+
+@bp.get("/quizzes/<quiz_id:path>")
+@require(*ROLES)
+async def quiz(request, quiz_id: str):
+    try:
+        return response.json(_public(await _blocking(_quiz, request, quiz_id)))
+    except (replay.QuizNotFound, replay.StoryNotFound):
+        return _bad("quiz introuvable", 404)
+
+
+@bp.post("/quizzes/<quiz_id:path>/answer")
+@require(*ROLES)
+async def answer(request, quiz_id: str):
+    """One answer checked: right or wrong, the right letter and the explanation."""
+    body = _body(request) or {}
+    try:
+        full = await _blocking(_quiz, request, quiz_id)
+    except (replay.QuizNotFound, replay.StoryNotFound):
+        return _bad("quiz introuvable", 404)
+    index = body.get("index")
+    if not isinstance(index, int) or not 0 <= index < len(full["questions"]):
+        return _bad("« index » : le numéro d'une question du quiz")
+    result = replay.score({**full, "questions": [full["questions"][index]]}, [body.get("given")])
+    detail = result["details"][0]
+    return response.json({"index": index, "correct": detail["correct"], "answer": detail["answer"],
+                          "explanation": detail["explanation"]})
+
+
+@bp.post("/quizzes/<quiz_id:path>/score")
+@require(*ROLES)
+async def score(request, quiz_id: str):
+    body = _body(request) or {}
+    try:
+        full = await _blocking(_quiz, request, quiz_id)
+    except (replay.QuizNotFound, replay.StoryNotFound):
+        return _bad("quiz introuvable", 404)
+    return response.json(replay.score(full, body.get("answers")))

@@ -1,0 +1,108 @@
+"""The web pages: the customer site with its chat widget, and the staff console
+(prompter, queues, trainer). Pages are Jinja2 templates rendered in a sandboxed,
+autoescaping environment; their data comes from the staff API with the bearer
+token the staff member signs in with (kept in the browser's sessionStorage)."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Dict, Optional
+from urllib.parse import urlsplit
+
+import yaml
+from jinja2 import FileSystemLoader, select_autoescape
+from jinja2.sandbox import SandboxedEnvironment
+from sanic import Blueprint, response
+from sqlalchemy import select
+
+from numi import auth
+from numi.db import models as m
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+TEMPLATES = ROOT / "templates" / "web"
+STATIC = ROOT / "web" / "static"
+SOCKET_IO_CLIENT = ROOT / "web" / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js"
+
+bp = Blueprint("web")
+bp.static("/static", str(STATIC), name="static")
+CONSOLE_PAGES = {"prompteur": "prompter", "files": "queues", "formation": "trainer"}
+
+
+@lru_cache(maxsize=1)
+def html_env() -> SandboxedEnvironment:
+    return SandboxedEnvironment(loader=FileSystemLoader(str(TEMPLATES)),
+                                autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
+
+
+@lru_cache(maxsize=1)
+def texts() -> Dict[str, Any]:
+    return yaml.safe_load((TEMPLATES / "texts.yml").read_text(encoding="utf-8"))
+
+
+def rasa_public_url(request) -> str:
+    """Where the browser reaches Rasa: configured, else the page's host on Rasa's port."""
+    settings = request.app.ctx.settings
+    if settings.rasa_public_url:
+        return settings.rasa_public_url.rstrip("/")
+    port = urlsplit(settings.rasa_url).port or 5005
+    host = request.host.rsplit(":", 1)[0] if not request.host.startswith("[") else request.host.split("]")[0] + "]"
+    return f"{request.scheme}://{host}:{port}"
+
+
+def _page(request, template: str, rasa: Optional[str] = None, **context: Any):
+    body = html_env().get_template(template).render(texts=texts(), **context)
+    connect = "'self'" + (f" {rasa} {rasa.replace('http', 'ws', 1)}" if rasa else "")
+    headers = {
+        "Content-Security-Policy": f"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                                   f"connect-src {connect}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-store",
+    }
+    return response.html(body, headers=headers)
+
+
+@bp.get("/")
+async def site(request):
+    """numi's website, as a customer sees it, with the chat widget. In demo mode the
+    site can sign in as a demo customer: the widget then carries their signed token,
+    as the real website would after its own login."""
+    settings = request.app.ctx.settings
+    customer, token, demo_customers = None, None, []
+    if settings.demo_login:
+        from numi.db.demo_history import PREFIX
+
+        rows = request.ctx.db.scalars(select(m.Customer).where(m.Customer.erased_at.is_(None),
+                                                               ~m.Customer.id.startswith(PREFIX))
+                                      .order_by(m.Customer.id).limit(50))
+        demo_customers = [{"id": c.id, "name": c.display_name} for c in rows]
+        wanted = request.args.get("client")
+        if wanted:
+            customer = request.ctx.db.get(m.Customer, wanted)
+            if customer is not None and customer.erased_at is None:
+                token = auth.customer_token(customer.id, settings.secret)
+            else:
+                customer = None
+    rasa = rasa_public_url(request)
+    return _page(request, "site.html.j2", rasa=rasa, rasa_url=rasa, customer=customer, customer_token=token,
+                 demo_customers=demo_customers)
+
+
+@bp.get("/static/vendor/socket.io.min.js")
+async def socket_io_client(request):
+    if not SOCKET_IO_CLIENT.exists():
+        return response.text("socket.io-client manquant : lancez « make setup » (npm ci).", status=404)
+    return await response.file(str(SOCKET_IO_CLIENT), mime_type="application/javascript")
+
+
+@bp.get("/console")
+async def console_home(request):
+    return _page(request, "console.html.j2", page="home")
+
+
+@bp.get("/console/<name>")
+async def console_page(request, name: str):
+    page = CONSOLE_PAGES.get(name)
+    if page is None:
+        return response.html("<!doctype html><title>404</title><p>Page introuvable.</p>", status=404)
+    return _page(request, f"{page}.html.j2", page=page)

@@ -1,0 +1,109 @@
+"""Signals on customer messages (seed 002): emotion (a model trained here),
+themes and keywords (config/alerts/themes.yml), the customer's segment and scores.
+
+`mood_of` gives the customer's mood for handoff packets and replays; `analyse`
+gives everything the alert rules look at for one message."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+
+import yaml
+
+from numi.signals.emotion import POLARITY, Emotion, EmotionModel, load_or_train
+from numi.text import fold
+
+THEMES = Path(__file__).resolve().parent.parent.parent / "config" / "alerts" / "themes.yml"
+_model: Optional[EmotionModel] = None
+
+
+def emotion_model() -> EmotionModel:
+    """The emotion model, loaded (or trained, a few seconds) on first use."""
+    global _model
+    if _model is None:
+        _model = load_or_train()
+    return _model
+
+
+@dataclass(frozen=True)
+class Theme:
+    id: str
+    label: str
+    patterns: Sequence[re.Pattern]
+
+
+@lru_cache(maxsize=4)
+def load_themes(path: Path = THEMES) -> Dict[str, Theme]:
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    themes = {}
+    for tid, spec in (raw.get("themes") or {}).items():
+        themes[tid] = Theme(id=tid, label=spec["label"], patterns=tuple(re.compile(p) for p in spec["patterns"]))
+    return themes
+
+
+def folded_for_themes(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", fold(text)))
+
+
+def themes_of(text: str, themes: Optional[Dict[str, Theme]] = None) -> Dict[str, List[str]]:
+    """{theme id: [the keywords found]} for one message."""
+    themes = themes if themes is not None else load_themes()
+    folded = folded_for_themes(text)
+    found: Dict[str, List[str]] = {}
+    for theme in themes.values():
+        hits = [m.group(0).strip() for p in theme.patterns for m in p.finditer(folded)]
+        if hits:
+            found[theme.id] = list(dict.fromkeys(hits))
+    return found
+
+
+@dataclass
+class MessageSignals:
+    text: str
+    emotion: Emotion
+    themes: Dict[str, List[str]]
+    intent: Optional[str] = None
+    intent_confidence: Optional[float] = None
+    scenario: Optional[str] = None
+    mode: str = "customer"
+    customer: Dict[str, Any] = field(default_factory=dict)  # segment, perimeter, satisfaction, recommendation, churn_risk
+
+    @property
+    def keywords(self) -> List[str]:
+        return list(dict.fromkeys(k for hits in self.themes.values() for k in hits))
+
+    def as_json(self) -> Dict[str, Any]:
+        return {"intent": self.intent, "intent_confidence": self.intent_confidence, "scenario": self.scenario,
+                "mode": self.mode, "emotion": self.emotion.as_json(), "themes": sorted(self.themes),
+                "keywords": self.keywords, **self.customer}
+
+
+def analyse(text: str, *, intent: Optional[str] = None, intent_confidence: Optional[float] = None,
+            scenario: Optional[str] = None, mode: str = "customer", customer: Optional[Dict[str, Any]] = None,
+            model: Optional[EmotionModel] = None) -> MessageSignals:
+    emotion = (model or emotion_model()).predict(text or "")
+    return MessageSignals(text=text or "", emotion=emotion, themes=themes_of(text or ""), intent=intent,
+                          intent_confidence=intent_confidence, scenario=scenario, mode=mode,
+                          customer=dict(customer or {}))
+
+
+def mood_of(messages: Iterable[str]) -> Dict[str, object]:
+    """The customer's mood over their last messages: the strongest emotion, with the
+    count of messages per emotion (for handoff packets and replays)."""
+    texts = [t for t in messages if isinstance(t, str) and t.strip()]
+    if not texts:
+        return {"label": "neutral", "polarity": "neutral", "intensity": 0, "counts": {}}
+    emotions = emotion_model().predict_many(texts)
+    counts: Dict[str, int] = {}
+    for e in emotions:
+        counts[e.label] = counts.get(e.label, 0) + 1
+    emotional = [e for e in emotions if e.label != "neutral"]
+    strongest = max(emotional, key=lambda e: (e.intensity, e.confidence)) if emotional else emotions[-1]
+    return {"label": strongest.label, "polarity": POLARITY[strongest.label], "intensity": strongest.intensity,
+            "last": emotions[-1].label, "counts": counts}
+
+
+__all__ = ["analyse", "mood_of", "themes_of", "load_themes", "emotion_model", "MessageSignals", "Emotion"]

@@ -1,0 +1,280 @@
+"""The four journeys of the web pages in a real browser (Debian's Chromium driven by
+Playwright) against the real Rasa server and numi service. Each test saves a
+screenshot in artifacts/screenshots/."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from numi.devstack import ROOT, http
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = ROOT / "artifacts" / "screenshots"
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+if not Path(CHROMIUM).exists():
+    pytest.skip("Debian's chromium is not installed (make setup installs it with apt)", allow_module_level=True)
+try:
+    from playwright.sync_api import expect, sync_playwright
+except ImportError:  # pragma: no cover
+    pytest.skip("playwright is not installed (requirements-dev.txt)", allow_module_level=True)
+if not (ROOT / "web" / "node_modules" / "socket.io-client").exists():
+    pytest.skip("web/node_modules is missing: run make setup (npm ci)", allow_module_level=True)
+
+FLAGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, request):
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="fr-FR")
+    pg = context.new_page()
+    errors = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    pg.on("dialog", lambda d: errors.append(f"dialog: {d.message}") or d.dismiss())
+    pg.js_errors = errors
+    yield pg
+    context.close()
+    assert not errors, f"JavaScript errors or dialogs on the page: {errors}"
+
+
+def shot(pg, name: str) -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    pg.screenshot(path=str(path), full_page=False)
+    return path
+
+
+def staff_token(stack, name: str, role: str) -> str:
+    out = subprocess.run([sys.executable, "-m", "numi.cli", "staff", "create", "--name", name, "--role", role],
+                         cwd=ROOT, env=stack.env, capture_output=True, text=True, check=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def sign_in(pg, url: str, token: str) -> None:
+    pg.goto(url)
+    pg.locator("#token").fill(token)
+    pg.keyboard.press("Enter")
+    expect(pg.locator("#app")).to_be_visible(timeout=10_000)
+
+
+def bot_texts(pg) -> str:
+    return " ".join(pg.locator("#chat-log li.msg.bot p, #chat-log li.msg.agent p").all_inner_texts())
+
+
+def wait_bot(pg, count_before: int, timeout: float = 20) -> None:
+    """Until the bot has said something new and stopped typing."""
+    bots = pg.locator("#chat-log li.msg.bot, #chat-log li.msg.agent")
+    expect(bots).not_to_have_count(count_before, timeout=timeout * 1000)
+    deadline = time.time() + timeout
+    while time.time() < deadline and pg.locator("#chat-typing").is_visible():
+        time.sleep(0.1)
+    time.sleep(0.4)
+
+
+def say(pg, text: str) -> None:
+    before = pg.locator("#chat-log li.msg.bot, #chat-log li.msg.agent").count()
+    pg.locator("#chat-input").fill(text)
+    pg.keyboard.press("Enter")
+    wait_bot(pg, before)
+
+
+def click_first_button(pg) -> bool:
+    buttons = pg.locator("#chat-log li:last-child .buttons button:enabled")
+    if buttons.count() == 0:
+        return False
+    before = pg.locator("#chat-log li.msg.bot, #chat-log li.msg.agent").count()
+    buttons.first.click()
+    wait_bot(pg, before)
+    return True
+
+
+def open_chat(pg, url: str) -> None:
+    pg.goto(url)
+    pg.locator("#chat-open").click()
+    expect(pg.locator("#chat-status")).to_have_class(re.compile("online"), timeout=15_000)
+
+
+# ---------------------------------------------------------------------------
+def test_customer_conversation_ends_in_a_ticket(stack, page):
+    open_chat(page, f"{stack.numi}/?client=CLT-00321")
+    expect(page.locator("#customer-name")).to_have_text("Paul Martin")
+    # hostile text is shown as text, never run
+    say(page, "<img src=x onerror=alert(1)> {{7*7}}")
+    expect(page.locator("#chat-log li.msg.user p").first).to_have_text("<img src=x onerror=alert(1)> {{7*7}}")
+    assert page.locator("#chat-log img").count() == 0
+    say(page, "Bonjour, le site plante quand je veux réserver un atelier, j'ai un message d'erreur")
+    answers = iter(["Quand je clique sur Réserver, la page affiche « erreur 500 »", "sur Chrome, sous Windows 11",
+                    "hier soir vers 20h", "oui", "non"])
+    for _ in range(10):
+        if re.search(r"TK-\d{5}", bot_texts(page)):
+            break
+        if not click_first_button(page):
+            say(page, next(answers, "oui"))
+    ticket_id = re.search(r"TK-\d{5}", bot_texts(page)).group(0)
+    conv = page.evaluate("window.numiChat.state().session")
+    status, body = http("GET", f"{stack.numi}/api/tickets/{ticket_id}", token=stack.admin_token)
+    assert status == 200 and body["conversation_id"] == conv and body["customer_id"] == "CLT-00321"
+    assert body["scenario"] == "bug_report"
+
+    # the customer's page can never reach a staff endpoint
+    assert page.evaluate("fetch('/api/tickets').then(r => r.status)") == 401
+    assert page.evaluate("fetch('/api/handoffs', {headers: {Authorization: 'Bearer ' + "
+                         "document.getElementById('chat').dataset.customerToken}}).then(r => r.status)") == 401
+
+    # a lost connection comes back to the same conversation
+    page.evaluate("window.numiChat.socket.io.engine.close()")
+    expect(page.locator("#chat-status")).to_have_class(re.compile("online"), timeout=15_000)
+    say(page, "merci beaucoup")
+    assert page.evaluate("window.numiChat.state().session") == conv
+    # and a reload keeps the conversation on screen
+    page.reload()
+    expect(page.locator("#chat")).to_be_visible()
+    expect(page.locator("#chat-log")).to_contain_text(ticket_id)
+    shot(page, "customer_chat")
+
+
+def test_hotliner_walks_a_playbook_by_keyboard(stack, page):
+    token = staff_token(stack, "Camille", "hotliner")
+    sign_in(page, f"{stack.numi}/console/prompteur", token)
+    kb = page.keyboard
+    expect(page.locator("#call-customer")).to_be_focused()
+    kb.type("CLT-00322")
+    kb.press("Enter")
+    expect(page.locator("#say")).to_be_focused(timeout=10_000)
+    kb.type("la cliente a cliqué sur un lien dans un faux mail de sa banque et a donné ses identifiants")
+    kb.press("Enter")
+    expect(page.locator("#card")).to_be_visible(timeout=20_000)
+    expect(page.locator("#card-title")).to_contain_text("security_incident")
+    expect(page.locator("#card-detected")).to_contain_text("report_security_incident")
+    expect(page.locator("#card-detected")).to_contain_text("2e")
+    first_step = page.locator("#card-step").inner_text()
+    assert page.locator("#card-script").inner_text().strip() not in ("", "—")
+    steps = {first_step}
+    for _ in range(6):  # walk on with the keyboard: the first action, else « étape suivante »
+        before = page.locator("#call-log li").count()
+        if page.locator("#card-actions button").count():
+            kb.press("Alt+1")
+        else:
+            kb.press("Alt+n")
+        expect(page.locator("#call-log li")).not_to_have_count(before, timeout=20_000)
+        page.wait_for_timeout(300)
+        steps.add(page.locator("#card-step").inner_text())
+    assert len(steps) >= 3, steps
+    kb.press("Alt+t")
+    expect(page.locator("#ticket-status")).to_contain_text("TK-", timeout=10_000)
+    kb.press("Alt+w")
+    expect(page.locator("#wrap-resolution")).to_be_focused()
+    kb.type("Mots de passe changés avec la cliente, banque prévenue ; rappel demain.")
+    kb.press("Control+Enter")
+    expect(page.locator("#ticket-status")).to_contain_text("Résumé enregistré", timeout=10_000)
+    ticket_id = re.search(r"TK-\d{5}", page.locator("#ticket-status").inner_text()).group(0)
+    status, ticket = http("GET", f"{stack.numi}/api/tickets/{ticket_id}", token=stack.admin_token)
+    summaries = [h for h in ticket["history"] if h["event"] == "call_summary"]
+    assert summaries and "banque prévenue" in summaries[-1]["details"]["resolution"]
+    assert ticket["customer_id"] == "CLT-00322" and ticket["scenario"] == "security_incident"
+    shot(page, "hotliner_prompter")
+
+
+def test_level2_takeover_reaches_the_customer_live(stack, browser, page):
+    token = staff_token(stack, "Karim", "level2")
+    open_chat(page, f"{stack.numi}/")
+    say(page, "au secours, un rançongiciel chiffre tous mes fichiers et demande une rançon")
+    for _ in range(8):  # follow the playbook until the handoff
+        if re.search(r"relation|rejoindre|conseiller", bot_texts(page)):
+            break
+        if not click_first_button(page):
+            say(page, "L'écran affiche une demande de rançon en bitcoins")
+    conv = page.evaluate("window.numiChat.state().session")
+
+    agent_ctx = browser.new_context(viewport={"width": 1280, "height": 860}, locale="fr-FR")
+    agent = agent_ctx.new_page()
+    try:
+        sign_in(agent, f"{stack.numi}/console/files", token)
+        item = agent.locator("#handoff-list li.handoff-item").first
+        expect(item).to_be_visible(timeout=10_000)
+        item.click()
+        expect(agent.locator("#h-packet")).to_contain_text("security_incident")
+        expect(agent.locator("#h-messages")).to_contain_text("rançongiciel")
+        agent.locator("#h-claim").click()
+        expect(page.locator("#chat-notice")).to_be_visible(timeout=10_000)
+        agent.locator("#h-text").fill("Bonjour, je suis Karim du niveau 2. Débranchez le câble réseau tout de suite.")
+        agent.keyboard.press("Enter")
+        agent_msg = page.locator("#chat-log li.msg.agent")
+        expect(agent_msg.last).to_contain_text("Débranchez le câble réseau", timeout=10_000)
+        expect(agent_msg.last.locator(".badge")).to_contain_text("Karim")
+        # the bot stays silent while the human holds the conversation
+        bots_before = page.locator("#chat-log li.msg.bot").count()
+        page.locator("#chat-input").fill("c'est fait, le câble est débranché")
+        page.keyboard.press("Enter")
+        expect(agent.locator("#h-messages")).to_contain_text("câble est débranché", timeout=10_000)
+        page.wait_for_timeout(2500)
+        assert page.locator("#chat-log li.msg.bot").count() == bots_before
+        tracker = stack.tracker(conv)
+        assert tracker["sender_id"] == conv
+        shot(agent, "level2_queue")
+        shot(page, "customer_human_takeover")
+        agent.locator("#h-handback").click()
+        expect(page.locator("#chat-notice")).to_be_hidden(timeout=10_000)
+    finally:
+        agent_ctx.close()
+
+
+def test_trainer_replays_a_story_and_takes_a_quiz(stack, page):
+    token = staff_token(stack, "Irene", "trainer")
+    sign_in(page, f"{stack.numi}/console/formation", token)
+    stories = page.locator("#story-list li")
+    expect(stories.first).to_be_visible(timeout=20_000)
+    page.locator("#story-list li", has_text="security_incident").first.click()
+    expect(page.locator("#replay-step")).to_be_visible(timeout=20_000)
+    counter = page.locator("#replay-counter")
+    expect(counter).to_contain_text("1 /")
+    first_customer = page.locator("#replay-customer").inner_text()
+    page.keyboard.press("ArrowRight")
+    expect(counter).to_contain_text("2 /")
+    assert page.locator("#replay-customer").inner_text() != first_customer
+    page.keyboard.press("ArrowLeft")
+    expect(counter).to_contain_text("1 /")
+    expect(page.locator("#replay-bot")).not_to_be_empty()
+
+    page.locator("#quiz-list li").first.click()
+    question = page.locator("#quiz-question")
+    expect(question).to_be_visible()
+    total = int(re.search(r"/ (\d+)", page.locator("#quiz-counter").inner_text()).group(1))
+    assert total == 5
+    for _ in range(total):
+        page.keyboard.press("b")
+        expect(page.locator("#quiz-feedback")).to_be_visible()
+        page.keyboard.press("Enter")
+    expect(page.locator("#quiz-score")).to_contain_text(re.compile(r"\d+ / 5"))
+    shot(page, "trainer_quiz")
+
+
+def test_staff_pages_respect_roles(stack, page):
+    token = staff_token(stack, "Hugo", "hotliner")
+    page.goto(f"{stack.numi}/console/formation")
+    expect(page.locator("#sign-in")).to_be_visible()
+    expect(page.locator("#app")).to_be_hidden()
+    page.locator("#token").fill("numi_not-a-real-token")
+    page.keyboard.press("Enter")
+    expect(page.locator("#sign-in-error")).to_be_visible()
+    page.locator("#token").fill(token)
+    page.keyboard.press("Enter")
+    expect(page.locator("#forbidden")).to_be_visible(timeout=10_000)
+    expect(page.locator("#app")).to_be_hidden()
+    status, _ = http("GET", f"{stack.numi}/api/trainer/stories", token=token)
+    assert status == 403
+

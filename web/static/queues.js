@@ -1,0 +1,157 @@
+// Level-2, supervisor and CS queues: waiting handoffs, claim, live chat, hand back or close;
+// the reminders' call list, daily list and KPIs.
+(function () {
+  "use strict";
+  const N = window.NUMI, Q = N.T.queues, el = N.el, $ = function (id) { return document.getElementById(id); };
+  let current = null, lastMessage = 0, poller = null, me = null;
+
+  function row(cells, header) {
+    return el("tr", {}, ...cells.map(function (c) { return el(header ? "th" : "td", {}, c === null || c === undefined ? "—" : String(c)); }));
+  }
+  function table(id, headers, rows) {
+    const t = N.clear($(id));
+    t.appendChild(row(headers, true));
+    rows.forEach(function (r) { t.appendChild(row(r)); });
+  }
+
+  async function loadHandoffs() {
+    const q = $("queue").value;
+    const r = await N.api("GET", "/api/handoffs" + (q ? "?queue=" + encodeURIComponent(q) : ""));
+    const ol = N.clear($("handoff-list"));
+    if (!r.ok) { ol.appendChild(el("li", { class: "error" }, r.body && r.body.error || N.T.console.error)); return; }
+    if (!r.body.handoffs.length) ol.appendChild(el("li", { class: "muted" }, Q.empty));
+    r.body.handoffs.forEach(function (h) {
+      const p = h.packet || {};
+      ol.appendChild(el("li", { class: "handoff-item prio-" + (h.priority || "none") + (current && current.id === h.id ? " selected" : ""),
+                                "data-id": h.id, tabindex: 0, onclick: function () { open(h.id); },
+                                onkeydown: function (ev) { if (ev.key === "Enter") open(h.id); } },
+        el("strong", {}, (Q.labels[h.queue] || h.queue) + " · " + (h.priority || "—")),
+        " " + (p.scenario_title || p.scenario || ""),
+        el("br"),
+        el("span", { class: "muted" }, Q.waiting_for + " " + N.minutes(h.waiting_seconds) + " " + Q.minutes +
+           (h.claimed_by ? " · " + Q.claimed_by + " " + h.claimed_by : "") + (h.ticket_id ? " · " + h.ticket_id : ""))));
+    });
+  }
+
+  function packet(h) {
+    const p = h.packet || {}, dl = N.clear($("h-packet"));
+    const add = function (k, v) { if (v !== undefined && v !== null && v !== "") dl.appendChild(el("dt", {}, k)); if (v !== undefined && v !== null && v !== "") dl.appendChild(el("dd", {}, v)); };
+    add(Q.situation, p.situation);
+    add(Q.scenario, (p.scenario_title || "") + " (" + (p.scenario || "") + ")");
+    add(Q.step_reached, p.step_reached);
+    add(Q.tried, (p.tried || []).join(", "));
+    add(Q.collected, Object.entries(p.collected || {}).map(function (kv) { return kv[0] + " : " + (typeof kv[1] === "object" ? JSON.stringify(kv[1]) : kv[1]); }).join(" ; "));
+    add(Q.mood, p.mood ? (p.mood.label || "") + (p.mood.intensity ? " (" + p.mood.intensity + ")" : "") : "");
+    $("h-ticket").textContent = h.ticket_id || "";
+    const ol = N.clear($("h-messages"));
+    (p.transcript || []).forEach(function (t) { ol.appendChild(el("li", { class: "msg " + (t.from || "") }, (t.from === "customer" ? "👤 " : "🤖 ") + (t.text || ""))); });
+  }
+
+  function controls(h) {
+    const mine = h.status === "claimed" && (h.claimed_by === me.name || me.role === "supervisor" || me.role === "admin");
+    $("h-claim").disabled = h.status !== "waiting";
+    ["h-handback", "h-text", "h-send", "h-note", "h-close-btn"].forEach(function (id) { $(id).disabled = !mine; });
+  }
+
+  async function open(id) {
+    const r = await N.api("GET", "/api/handoffs/" + id);
+    if (!r.ok) { $("h-status").textContent = r.body && r.body.error; return; }
+    current = r.body;
+    lastMessage = 0;
+    $("handoff").hidden = false;
+    $("h-status").textContent = "";
+    packet(current);
+    controls(current);
+    appendMessages(current.messages || []);
+    clearInterval(poller);
+    poller = setInterval(poll, 1000);
+  }
+
+  function appendMessages(messages) {
+    messages.forEach(function (msg) {
+      lastMessage = Math.max(lastMessage, msg.id);
+      $("h-messages").appendChild(el("li", { class: "msg live " + msg.from }, (msg.from === "agent" ? "🎧 " + (msg.author || "") + " : " : "👤 ") + msg.text));
+    });
+    if (messages.length) $("h-messages").lastChild.scrollIntoView({ block: "nearest" });
+  }
+
+  async function poll() {
+    if (!current) return;
+    const r = await N.api("GET", "/api/handoffs/" + current.id + "/messages?after=" + lastMessage);
+    if (r.ok) appendMessages(r.body.messages);
+  }
+
+  async function act(path, body, done) {
+    const r = await N.api("POST", "/api/handoffs/" + current.id + path, body);
+    if (!r.ok) { $("h-status").textContent = r.body && r.body.error || N.T.console.error; return null; }
+    if (r.body && r.body.status) { current = Object.assign(current, r.body); controls(current); }
+    if (done) $("h-status").textContent = done;
+    loadHandoffs();
+    return r;
+  }
+
+  async function loadCalls() {
+    const r = await N.api("GET", "/api/calls");
+    if (r.ok) table("calls", ["", "ticket", "client", "motif", "échéance"], r.body.calls.map(function (c) { return [c.label, c.ticket_id, c.customer_id, c.reason, c.due]; }));
+  }
+  async function loadCallbacks() {
+    const r = await N.api("GET", "/api/callbacks");
+    if (r.ok) table("callbacks", ["quand", "client", "téléphone", "objet", "ticket"], r.body.callbacks.map(function (c) { return [c.when_fr, c.customer_id, c.phone, c.subject, c.ticket_id]; }));
+  }
+  async function loadDaily() {
+    const r = await N.api("GET", "/api/reminders/daily");
+    const box = N.clear($("daily"));
+    if (!r.ok) return;
+    const d = r.body;
+    [[Q.daily_urgent, d.urgent_before_15h], [Q.daily_today, d.today], [Q.daily_week, d.this_week]].forEach(function (part) {
+      box.appendChild(el("h3", {}, part[0] + " (" + part[1].length + ")"));
+      const ul = el("ul", { class: "daily" });
+      part[1].forEach(function (i) { ul.appendChild(el("li", {}, [i.button, i.ticket_id, i.customer, i.subject, i.label || i.due].filter(Boolean).join(" · "))); });
+      box.appendChild(ul);
+    });
+    box.appendChild(el("p", {}, Q.total_waiting + " : " + d.total_waiting + " (" + Math.round(d.share_waiting * 1000) / 10 + " %, " + d.normal_share + ")"));
+  }
+  async function loadKpis() {
+    const r = await N.api("GET", "/api/reminders/kpis");
+    if (r.ok) table("kpis", ["indicateur", "valeur", Q.kpi_target, ""], r.body.kpis.map(function (k) {
+      return [k.name, typeof k.value === "number" ? Math.round(k.value * 1000) / 1000 : k.value, k.target,
+              k.on_target === null ? "—" : (k.on_target ? "✅ " + Q.on_target : "❌ " + Q.off_target)];
+    }));
+  }
+  const LOADERS = { handoffs: loadHandoffs, calls: loadCalls, daily: loadDaily, kpis: loadKpis, callbacks: loadCallbacks };
+
+  function tab(name) {
+    document.querySelectorAll("[data-tab]").forEach(function (b) { b.setAttribute("aria-selected", String(b.dataset.tab === name)); });
+    Object.keys(LOADERS).forEach(function (k) { $("pane-" + k).hidden = k !== name; });
+    LOADERS[name]();
+  }
+
+  N.boot(function (who) {
+    me = who;
+    $("queue").value = { level2: "level2", supervisor: "supervisor", hotliner: "level1" }[me.role] || "";
+    document.querySelectorAll("[data-tab]").forEach(function (b) { b.addEventListener("click", function () { tab(b.dataset.tab); }); });
+    $("queue").addEventListener("change", loadHandoffs);
+    $("refresh").addEventListener("click", loadHandoffs);
+    $("h-claim").addEventListener("click", async function () {
+      const r = await act("/claim", {});
+      if (r) { $("h-text").focus(); }
+    });
+    $("h-handback").addEventListener("click", function () { act("/handback", {}, Q.returned); });
+    $("h-reply").addEventListener("submit", async function (ev) {
+      ev.preventDefault();
+      const text = $("h-text").value.trim();
+      if (!text) return;
+      const r = await act("/messages", { text: text });
+      if (r) { $("h-text").value = ""; poll(); }
+    });
+    $("h-text").addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); $("h-reply").requestSubmit(); }
+    });
+    $("h-close").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      act("/close", { close_reason: "resolution", note: $("h-note").value || Q.closed }, Q.closed);
+    });
+    tab("handoffs");
+    setInterval(function () { if (!$("pane-handoffs").hidden) loadHandoffs(); }, 5000);
+  });
+})();
