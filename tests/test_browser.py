@@ -204,7 +204,7 @@ def test_level2_takeover_reaches_the_customer_live(stack, browser, page):
     agent = agent_ctx.new_page()
     try:
         sign_in(agent, f"{stack.numi}/console/files", token)
-        item = agent.locator("#handoff-list li.handoff-item").first
+        item = agent.locator(f"#handoff-list li.handoff-item[data-conv='{conv}']")
         expect(item).to_be_visible(timeout=10_000)
         item.click()
         expect(agent.locator("#h-packet")).to_contain_text("security_incident")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
+from urllib.parse import unquote
 
 from sanic import Blueprint, response
 
@@ -17,7 +18,10 @@ ROLES = ("trainer", "supervisor")
 STORY_QUIZ = "story:"
 
 
-async def _blocking(fn, *args, **kwargs):
+async def _blocking(request, fn, *args, **kwargs):
+    """Run `fn` in a worker thread. The request's transaction ends first: a SQLite write
+    lock held across an await would make the next request wait on the event loop."""
+    request.ctx.db.commit()
     return await asyncio.get_running_loop().run_in_executor(None, partial(fn, *args, **kwargs))
 
 
@@ -29,22 +33,22 @@ def _options(request) -> dict:
 @bp.get("/stories")
 @require(*ROLES)
 async def stories(request):
-    return response.json({"stories": await _blocking(replay.list_stories, **_options(request))})
+    return response.json({"stories": await _blocking(request, replay.list_stories, **_options(request))})
 
 
 @bp.get("/stories/<story_id:path>")
 @require(*ROLES)
 async def story(request, story_id: str):
     names = customer_names(request.ctx.db)
-    request.ctx.db.commit()
     try:
-        return response.json(await _blocking(replay.load_story, story_id, names=names, **_options(request)))
+        return response.json(await _blocking(request, replay.load_story, unquote(story_id), names=names, **_options(request)))
     except replay.StoryNotFound:
         return _bad("histoire introuvable", 404)
 
 
 def _quiz(request, quiz_id: str) -> dict:
     options = _options(request)
+    quiz_id = unquote(quiz_id)
     if quiz_id.startswith(STORY_QUIZ):  # story:<story id>[:<seed>]
         story_id, _, seed = quiz_id[len(STORY_QUIZ):].rpartition(":")
         if not seed.isdigit():
@@ -69,7 +73,7 @@ async def quizzes(request):
 @require(*ROLES)
 async def quiz(request, quiz_id: str):
     try:
-        return response.json(_public(await _blocking(_quiz, request, quiz_id)))
+        return response.json(_public(await _blocking(request, _quiz, request, quiz_id)))
     except (replay.QuizNotFound, replay.StoryNotFound):
         return _bad("quiz introuvable", 404)
 
@@ -80,7 +84,7 @@ async def answer(request, quiz_id: str):
     """One answer checked: right or wrong, the right letter and the explanation."""
     body = _body(request) or {}
     try:
-        full = await _blocking(_quiz, request, quiz_id)
+        full = await _blocking(request, _quiz, request, quiz_id)
     except (replay.QuizNotFound, replay.StoryNotFound):
         return _bad("quiz introuvable", 404)
     index = body.get("index")
@@ -97,7 +101,7 @@ async def answer(request, quiz_id: str):
 async def score(request, quiz_id: str):
     body = _body(request) or {}
     try:
-        full = await _blocking(_quiz, request, quiz_id)
+        full = await _blocking(request, _quiz, request, quiz_id)
     except (replay.QuizNotFound, replay.StoryNotFound):
         return _bad("quiz introuvable", 404)
     return response.json(replay.score(full, body.get("answers")))

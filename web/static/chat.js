@@ -121,7 +121,7 @@
     clearTimeout(typingTimer);
     typingTimer = setTimeout(function () { typing.hidden = true; }, 15000);
     socket.emit("user_uttered", { message: text, session_id: state.session,
-                                  customData: customerToken ? { customer_token: customerToken } : {} });
+                                  metadata: customerToken ? { customer_token: customerToken } : {} });
   }
 
   document.getElementById("chat-form").addEventListener("submit", function (ev) {

@@ -70,7 +70,7 @@
   async function say(text, shown) {
     text = String(text || "").trim();
     if (!call || !text) return;
-    logLine("caller", (shown ? "▶ " : "🗣️ ") + (shown || text));
+    logLine("caller", (shown ? "▶ " : P.caller + " : ") + (shown || text));
     $("say").value = "";
     const r = await post("/say", { text: text });
     if (!r.ok) { status(r.body && r.body.error || N.T.console.error, true); return; }

@@ -23,7 +23,7 @@
     r.body.handoffs.forEach(function (h) {
       const p = h.packet || {};
       ol.appendChild(el("li", { class: "handoff-item prio-" + (h.priority || "none") + (current && current.id === h.id ? " selected" : ""),
-                                "data-id": h.id, tabindex: 0, onclick: function () { open(h.id); },
+                                "data-id": h.id, "data-conv": h.conversation_id, tabindex: 0, onclick: function () { open(h.id); },
                                 onkeydown: function (ev) { if (ev.key === "Enter") open(h.id); } },
         el("strong", {}, (Q.labels[h.queue] || h.queue) + " · " + (h.priority || "—")),
         " " + (p.scenario_title || p.scenario || ""),
@@ -41,10 +41,12 @@
     add(Q.step_reached, p.step_reached);
     add(Q.tried, (p.tried || []).join(", "));
     add(Q.collected, Object.entries(p.collected || {}).map(function (kv) { return kv[0] + " : " + (typeof kv[1] === "object" ? JSON.stringify(kv[1]) : kv[1]); }).join(" ; "));
-    add(Q.mood, p.mood ? (p.mood.label || "") + (p.mood.intensity ? " (" + p.mood.intensity + ")" : "") : "");
+    add(Q.mood, p.mood ? (Q.emotions[p.mood.label] || p.mood.label || "") + (p.mood.intensity ? " (" + p.mood.intensity + "/3)" : "") : "");
     $("h-ticket").textContent = h.ticket_id || "";
     const ol = N.clear($("h-messages"));
-    (p.transcript || []).forEach(function (t) { ol.appendChild(el("li", { class: "msg " + (t.from || "") }, (t.from === "customer" ? "👤 " : "🤖 ") + (t.text || ""))); });
+    (p.transcript || []).filter(function (t) { return t.text; }).forEach(function (t) {
+      ol.appendChild(el("li", { class: "msg " + (t.from || "") }, (t.from === "customer" ? Q.customer : Q.bot) + " : " + t.text));
+    });
   }
 
   function controls(h) {
@@ -70,7 +72,7 @@
   function appendMessages(messages) {
     messages.forEach(function (msg) {
       lastMessage = Math.max(lastMessage, msg.id);
-      $("h-messages").appendChild(el("li", { class: "msg live " + msg.from }, (msg.from === "agent" ? "🎧 " + (msg.author || "") + " : " : "👤 ") + msg.text));
+      $("h-messages").appendChild(el("li", { class: "msg live " + msg.from }, (msg.from === "agent" ? (msg.author || Q.agent) : Q.customer) + " : " + msg.text));
     });
     if (messages.length) $("h-messages").lastChild.scrollIntoView({ block: "nearest" });
   }
