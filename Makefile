@@ -1,5 +1,5 @@
 # numi assist — the two commands of the README are `make run` and `make test`.
-.PHONY: setup train run test validate nlu-eval lint-playbooks bench bench-reminders clean
+.PHONY: setup train run test validate nlu-eval alerts-eval lint-playbooks bench bench-reminders bench-alerts screenshots clean
 
 setup:
 	@scripts/bootstrap.sh
@@ -19,6 +19,10 @@ lint-playbooks: setup
 nlu-eval: train
 	@PYTHONPATH=. .venv/bin/python -m numi.nlu.evaluate --model $$(scripts/train.sh)
 
+alerts-eval: setup
+	@PYTHONPATH=. .venv/bin/python -m numi.signals eval
+	@PYTHONPATH=. NUMI_DATABASE_URL=sqlite:///var/churn-eval.db .venv/bin/python -m numi.churn
+
 test: setup
 	@scripts/test.sh
 
@@ -30,3 +34,11 @@ bench: train
 
 bench-reminders: setup
 	@PYTHONPATH=. .venv/bin/python scripts/bench_reminders.py
+
+bench-alerts: setup
+	@PYTHONPATH=. .venv/bin/python scripts/bench_alerts.py
+
+# the README's screenshots, taken by the browser tests (tests/test_browser.py)
+screenshots: train
+	@PYTHONPATH=. .venv/bin/python -m pytest -q tests/test_browser.py
+	@mkdir -p docs/screenshots && cp artifacts/screenshots/*.png docs/screenshots/

@@ -107,8 +107,18 @@ def auc(scores: Sequence[float], labels: Sequence[int]) -> float:
     return wins / (len(pos) * len(neg))
 
 
+def with_demo_history(session: Session, now: datetime) -> None:
+    """With the demo data, its history of past customers (loaded once, when first needed)."""
+    from numi.db import demo, demo_history
+
+    if session.get(m.Meta, demo.MARKER) is not None:
+        demo_history.load_history(session, now.replace(second=0, microsecond=0))
+        session.flush()
+
+
 def evaluate(session: Session, seed: int = 7, test_share: float = 0.3, threshold: float = 0.6) -> Dict[str, Any]:
     """Train on 70 % of the known customers, measure on the 30 % held out (stratified)."""
+    with_demo_history(session, utcnow())
     ids, x, y = dataset(session)
     rng = random.Random(seed)
     test: set = set()
@@ -149,6 +159,7 @@ def model(session: Session, threshold: float = 0.6, refresh: timedelta = timedel
     cached = _cache.get(key)
     if cached and now - cached[0] < refresh:
         return cached[1]
+    with_demo_history(session, now)
     _, x, y = dataset(session, now)
     trained = ChurnModel(fit(x, y), threshold, len(y)) if len(y) >= MIN_TRAINING and 0 < sum(y) < len(y) else None
     _cache[key] = (now, trained)

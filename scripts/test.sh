@@ -23,6 +23,10 @@ step "NLU held-out set (fails below macro-F1 0.90)"
 mkdir -p results
 .venv/bin/python -m numi.nlu.evaluate --model "$model" --json results/nlu-heldout.json
 
+step "emotion model (seed 002): held-out set, and the churn score on held-out customers"
+.venv/bin/python -m numi.signals eval > results/emotion-heldout.json
+.venv/bin/python -c "import json; r = json.load(open('results/emotion-heldout.json')); print({k: r[k] for k in ('n', 'accuracy', 'macro_f1', 'polarity_accuracy', 'intensity_mae')})"
+
 step "rasa test: test stories"
 .venv/bin/rasa test core --model "$model" --stories tests/stories --endpoints endpoints.yml \
   --fail-on-prediction-errors --out results/core --quiet

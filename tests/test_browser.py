@@ -202,6 +202,9 @@ def test_level2_takeover_reaches_the_customer_live(stack, browser, page):
 
     agent_ctx = browser.new_context(viewport={"width": 1280, "height": 860}, locale="fr-FR")
     agent = agent_ctx.new_page()
+    agent_errors = []
+    agent.on("pageerror", lambda exc: agent_errors.append(str(exc)))
+    agent.on("dialog", lambda d: agent_errors.append(f"dialog: {d.message}") or d.dismiss())
     try:
         sign_in(agent, f"{stack.numi}/console/files", token)
         item = agent.locator(f"#handoff-list li.handoff-item[data-conv='{conv}']")
@@ -218,9 +221,11 @@ def test_level2_takeover_reaches_the_customer_live(stack, browser, page):
         expect(agent_msg.last.locator(".badge")).to_contain_text("Karim")
         # the bot stays silent while the human holds the conversation
         bots_before = page.locator("#chat-log li.msg.bot").count()
-        page.locator("#chat-input").fill("c'est fait, le câble est débranché")
+        page.locator("#chat-input").fill("c'est fait, le câble est débranché <img src=x onerror=alert(1)>")
         page.keyboard.press("Enter")
-        expect(agent.locator("#h-messages")).to_contain_text("câble est débranché", timeout=10_000)
+        expect(agent.locator("#h-messages")).to_contain_text("débranché <img src=x onerror=alert(1)>",
+                                                              timeout=10_000)
+        assert agent.locator("#h-messages img").count() == 0
         page.wait_for_timeout(2500)
         assert page.locator("#chat-log li.msg.bot").count() == bots_before
         tracker = stack.tracker(conv)
@@ -229,6 +234,15 @@ def test_level2_takeover_reaches_the_customer_live(stack, browser, page):
         shot(page, "customer_human_takeover")
         agent.locator("#h-handback").click()
         expect(page.locator("#chat-notice")).to_be_hidden(timeout=10_000)
+        assert not agent_errors, agent_errors
+        # the alerts engine read the conversation: signals per message and for the conversation
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            status, sig = http("GET", f"{stack.numi}/api/conversations/{conv}/signals", token=stack.admin_token)
+            if status == 200 and len(sig["messages"]) >= 3:
+                break
+            time.sleep(1)
+        assert sig["conversation"]["strongest_emotion"] in ("anxiety", "anger")
     finally:
         agent_ctx.close()
 

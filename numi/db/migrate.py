@@ -24,12 +24,6 @@ def upgrade(engine: Engine, settings: Settings) -> None:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
     if settings.demo_data:
-        from sqlalchemy.orm import Session
-
-        from numi.clock import utcnow
         from numi.db.demo import load_demo
-        from numi.db.demo_history import load_history
 
-        load_demo(engine)
-        with Session(engine, future=True) as s, s.begin():
-            load_history(s, utcnow().replace(second=0, microsecond=0))
+        load_demo(engine)  # the demo history of past customers loads when the churn model first needs it

@@ -426,3 +426,28 @@ async def customer_crm(request, customer_id: str):
         "tags": sorted({n["tag"] for n in customer.crm_notes or [] if n.get("tag")}),
         "recent_mood": [{"at": m.as_iso(r.at), "emotion": r.emotion, "intensity": r.intensity,
                          "themes": r.themes, "scenario": r.scenario} for r in recent]})
+
+
+@bp.get("/conversations/<conversation_id>/signals")
+@require(*STAFF)
+async def conversation_signals(request, conversation_id: str):
+    """The signals of every customer message of a conversation, and the conversation's own."""
+    rows = list(request.ctx.db.scalars(select(m.MessageSignal).where(m.MessageSignal.conversation_id == conversation_id)
+                                       .order_by(m.MessageSignal.id)))
+    if not rows:
+        return _bad("aucun message analysé pour cette conversation", 404)
+    emotional = [r for r in rows if r.emotion != "neutral"]
+    strongest = max(emotional, key=lambda r: r.intensity) if emotional else rows[-1]
+    alerts = request.ctx.db.scalars(select(m.Alert.rule).where(m.Alert.conversation_id == conversation_id))
+    return response.json({
+        "conversation_id": conversation_id,
+        "customer_id": next((r.customer_id for r in reversed(rows) if r.customer_id), None),
+        "messages": [{"at": m.as_iso(r.at), "mode": r.mode, "text": r.text, "intent": r.intent,
+                      "scenario": r.scenario, "emotion": r.emotion, "polarity": r.polarity,
+                      "intensity": r.intensity, "themes": r.themes, "keywords": r.keywords} for r in rows],
+        "conversation": {"messages": len(rows), "strongest_emotion": strongest.emotion,
+                         "strongest_intensity": strongest.intensity, "last_emotion": rows[-1].emotion,
+                         "negative_share": round(sum(r.polarity == "negative" for r in rows) / len(rows), 3),
+                         "themes": sorted({t for r in rows for t in r.themes}),
+                         "scenarios": list(dict.fromkeys(r.scenario for r in rows if r.scenario))},
+        "alerts": sorted(set(alerts))})
