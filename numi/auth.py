@@ -55,9 +55,14 @@ def customer_token(customer_id: str, secret: str, ttl_seconds: int = 3600 * 12) 
     return sign({"kind": "customer", "sub": customer_id}, secret, ttl_seconds)
 
 
-def agent_token(staff_name: str, role: str, conversation_id: str, secret: str, ttl_seconds: int = 3600 * 4) -> str:
-    """Proof, minted by the numi service for a signed-in hotliner, that a conversation is agent-assist."""
-    return sign({"kind": "agent", "sub": staff_name, "role": role, "conv": conversation_id}, secret, ttl_seconds)
+def agent_token(staff_name: str, role: str, conversation_id: str, secret: str, ttl_seconds: int = 3600 * 4,
+                customer_id: Optional[str] = None) -> str:
+    """Proof, minted by the numi service for a signed-in hotliner, that a conversation is agent-assist
+    (and, when the hotliner identified the caller, whose call it is)."""
+    payload = {"kind": "agent", "sub": staff_name, "role": role, "conv": conversation_id}
+    if customer_id:
+        payload["cust"] = customer_id
+    return sign(payload, secret, ttl_seconds)
 
 
 def session_id(secret: str) -> str:

@@ -89,6 +89,8 @@ def verified_metadata(raw: Any, sender_id: str) -> Dict[str, Any]:
         numi["mode"] = "agent"
         numi["agent_name"] = str(agent.get("sub") or "")[:80]
         numi["agent_role"] = agent.get("role")
+        if agent.get("cust") and "customer_id" not in numi:
+            numi["customer_id"] = str(agent["cust"])[:16]
     return {"numi": numi}
 
 

@@ -32,8 +32,9 @@ def stack(request, tmp_path_factory):
         _drop_postgres_database(extra["NUMI_DATABASE_URL"])
 
 
-def token(stack, role):
-    out = subprocess.run([sys.executable, "-m", "numi.cli", "staff", "create", "--name", f"{role}-1", "--role", role],
+def token(stack, role, name=None):
+    out = subprocess.run([sys.executable, "-m", "numi.cli", "staff", "create", "--name", name or f"{role}-1",
+                          "--role", role],
                          cwd=ROOT, env=stack.env, capture_output=True, text=True, check=True)
     return out.stdout.strip().splitlines()[-1]
 
@@ -50,6 +51,12 @@ MATRIX = [
     ("/api/calls", "GET", None, {"hotliner", "level2", "supervisor", "admin"}),
     ("/api/callbacks", "GET", None, {"hotliner", "level2", "supervisor", "admin"}),
     ("/api/handoffs/999999", "GET", None, set()),  # 404 for the allowed roles, below
+    ("/api/me", "GET", None, {"hotliner", "level2", "supervisor", "trainer", "admin"}),
+    ("/api/alerts", "GET", None, {"level2", "supervisor", "admin"}),
+    ("/api/customers/CLT-00321/crm", "GET", None, {"hotliner", "level2", "supervisor", "trainer", "admin"}),
+    ("/api/prompter/calls", "POST", {"customer_id": "CLT-00321"}, {"hotliner", "level2", "supervisor", "admin"}),
+    ("/api/trainer/quizzes", "GET", None, {"trainer", "supervisor", "admin"}),
+    ("/api/trainer/quizzes/pending_ticket_reminder", "GET", None, {"trainer", "supervisor", "admin"}),
 ]
 
 
@@ -125,3 +132,61 @@ def test_concurrent_ticket_creation_gives_unique_numbers(stack):
     for t in threads:
         t.join()
     assert not errors and len(ids) == 20 and len(set(ids)) == 20
+
+
+def test_prompter_calls_belong_to_their_hotliner(stack):
+    hot = stack.tokens["hotliner"]
+    status, call = http("POST", f"{stack.numi}/api/prompter/calls", {"customer_id": "CLT-00322"}, token=hot)
+    assert status == 201 and call["call_id"].startswith("call-") and call["customer_id"] == "CLT-00322"
+    base = f"{stack.numi}/api/prompter/calls/{call['call_id']}"
+    # another staff member (not a supervisor) cannot use this call token, nor a token of another call
+    other = token(stack, "hotliner", "Autre hotliner")
+    assert http("POST", f"{base}/say", {"call_token": call["call_token"], "text": "bonjour"}, token=other)[0] == 403
+    _, second = http("POST", f"{stack.numi}/api/prompter/calls", {}, token=hot)
+    assert http("POST", f"{base}/say", {"call_token": second["call_token"], "text": "x"}, token=hot)[0] == 403
+    for bad in (None, [], {"call_token": call["call_token"]}, {"call_token": call["call_token"], "text": "  "},
+                {"call_token": "forged.token", "text": "bonjour"}):
+        status, answer = http("POST", f"{base}/say", bad, token=hot)
+        assert status in (400, 403) and "error" in answer
+    assert http("POST", f"{stack.numi}/api/prompter/calls", {"customer_id": "CLT-99999"}, token=hot)[0] == 404
+    # the caller's words reach Rasa in agent mode: the answer is a prompter card
+    status, said = http("POST", f"{base}/say", {"call_token": call["call_token"],
+                                                "text": "la cliente veut une facture de son abonnement"}, token=hot)
+    assert status == 200 and any((m.get("custom") or {}).get("type") == "prompter" for m in said["messages"])
+    # escalation and the call summary land on the call's ticket
+    status, t = http("POST", f"{base}/escalate", {"call_token": call["call_token"], "scenario": "invoice_request",
+                                                  "queue": "level2"}, token=hot)
+    assert status == 200 and t["status"] == "escalated" and t["queue"] == "level2"
+    assert http("POST", f"{base}/escalate", {"call_token": call["call_token"], "scenario": "invoice_request",
+                                             "queue": "mars"}, token=hot)[0] == 400
+    assert http("POST", f"{base}/summary", {"call_token": call["call_token"], "scenario": "invoice_request",
+                                            "situation": "", "actions": "", "resolution": ""}, token=hot)[0] == 400
+    status, t2 = http("POST", f"{base}/summary", {"call_token": call["call_token"], "scenario": "invoice_request",
+                                                  "situation": "Facture de mars demandée", "actions": "{{7*7}}",
+                                                  "resolution": "<b>envoyée</b>"}, token=hot)
+    assert status == 200 and t2["id"] == t["id"] and t2["customer_id"] == "CLT-00322"
+    summary = [h for h in t2["history"] if h["event"] == "call_summary"][-1]["details"]
+    assert summary == {"situation": "Facture de mars demandée", "actions": "{{7*7}}", "resolution": "<b>envoyée</b>"}
+
+
+def test_trainer_api_checks_answers_on_the_server(stack):
+    tr = stack.tokens["trainer"]
+    status, quiz = http("GET", f"{stack.numi}/api/trainer/quizzes/pending_ticket_reminder", token=tr)
+    assert status == 200 and len(quiz["questions"]) == 5
+    assert all("answer" not in q and "explanation" not in q for q in quiz["questions"])  # not sent ahead
+    url = f"{stack.numi}/api/trainer/quizzes/pending_ticket_reminder"
+    status, checked = http("POST", f"{url}/answer", {"index": 0, "given": "B"}, token=tr)
+    assert status == 200 and checked["correct"] and checked["answer"] == "B"
+    for bad in ({"index": 99, "given": "A"}, {"index": "0"}, None):
+        assert http("POST", f"{url}/answer", bad, token=tr)[0] == 400
+    status, result = http("POST", f"{url}/score", {"answers": ["B", "B", "C", "B", "A", "Z", {"x": 1}]}, token=tr)
+    assert status == 200 and result["correct"] == 5 and result["total"] == 5
+    assert http("POST", f"{url}/score", {"answers": "n'importe quoi"}, token=tr)[1]["correct"] == 0
+    assert http("GET", f"{stack.numi}/api/trainer/quizzes/nope", token=tr)[0] == 404
+    assert http("GET", f"{stack.numi}/api/trainer/stories/tests%3Anope", token=tr)[0] == 404
+    status, stories = http("GET", f"{stack.numi}/api/trainer/stories", token=tr)
+    sid = next(s["id"] for s in stories["stories"] if s["scenario"] == "account_deletion_gdpr")
+    status, story = http("GET", f"{stack.numi}/api/trainer/stories/{sid}", token=tr)
+    assert status == 200 and story["steps"][0]["bot"]
+    status, squiz = http("GET", f"{stack.numi}/api/trainer/quizzes/story:{sid}", token=tr)
+    assert status == 200 and squiz["questions"]

@@ -25,21 +25,21 @@ class CallError(ValueError):
 
 def start(staff: Dict[str, str], secret: str, customer: Optional[m.Customer] = None) -> Dict[str, Any]:
     call_id = "call-" + secrets.token_hex(8)
-    out: Dict[str, Any] = {"call_id": call_id,
-                           "call_token": auth.agent_token(staff["name"], staff["role"], call_id, secret)}
+    out: Dict[str, Any] = {"call_id": call_id, "call_token": auth.agent_token(
+        staff["name"], staff["role"], call_id, secret, customer_id=customer.id if customer is not None else None)}
     if customer is not None:
         out["customer_id"] = customer.id
-        out["customer_token"] = auth.customer_token(customer.id, secret, ttl_seconds=3600 * 4)
     return out
 
 
-def check_token(call_id: str, token: Any, staff: Dict[str, str], secret: str) -> None:
-    """The call token must be this call's, minted for this staff member."""
+def check_token(call_id: str, token: Any, staff: Dict[str, str], secret: str) -> Dict[str, Any]:
+    """The call token must be this call's, minted for this staff member. Returns its payload."""
     payload = auth.verify(token, secret, kind="agent")
     if not payload or payload.get("conv") != call_id:
         raise CallError("jeton d'appel invalide", 403)
     if payload.get("sub") != staff["name"] and staff["role"] not in ("supervisor", "admin"):
         raise CallError("cet appel appartient à un autre membre de l'équipe", 403)
+    return payload
 
 
 def call_ticket(session: Session, call_id: str) -> Optional[m.Ticket]:
@@ -53,6 +53,8 @@ def ensure_ticket(session: Session, call_id: str, scenario: str, actor: str, cus
     if ticket is None:
         ticket = tickets.open_ticket(session, scenario=scenario, actor=actor, customer_id=customer_id,
                                      conversation_id=call_id, priority=priority, subject=subject)
+    elif ticket.customer_id is None and customer_id:
+        ticket.customer_id = customer_id
     return ticket
 
 

@@ -25,7 +25,8 @@ def _call(request, call_id: str):
     if body is None:
         return None, _bad("corps JSON attendu")
     try:
-        calls.check_token(call_id, body.get("call_token"), request.ctx.staff, request.app.ctx.settings.secret)
+        body["_call"] = calls.check_token(call_id, body.get("call_token"), request.ctx.staff,
+                                          request.app.ctx.settings.secret)
     except calls.CallError as exc:
         return None, _bad(str(exc), exc.status)
     return body, None
@@ -59,9 +60,7 @@ async def say(request, call_id: str):
     text = body.get("text")
     if not isinstance(text, str) or not text.strip():
         return _bad("« text » : ce que dit l'appelant")
-    metadata = {"agent_token": body["call_token"]}
-    if isinstance(body.get("customer_token"), str):
-        metadata["customer_token"] = body["customer_token"]
+    metadata = {"agent_token": body["call_token"]}  # it names the caller when the hotliner identified them
     request.ctx.db.commit()  # no database lock held while Rasa calls the actions back
     settings = request.app.ctx.settings
     try:
@@ -72,58 +71,46 @@ async def say(request, call_id: str):
     return response.json({"messages": messages, "ticket": m.ticket_json(ticket, with_history=False) if ticket else None})
 
 
-@bp.post("/calls/<call_id>/ticket")
-@require(*ROLES)
-async def open_ticket(request, call_id: str):
+def _customer(request, body):
+    return body["_call"].get("cust")
+
+
+async def _on_ticket(request, call_id: str, work, status: int = 200, **ticket_fields):
+    """The call's ticket (opened if needed), then `work(body, ticket)`; a CallError undoes it all."""
     body, error = _call(request, call_id)
     if error:
         return error
     try:
-        priority = body.get("priority") if body.get("priority") in PRIORITIES else None
         ticket = calls.ensure_ticket(request.ctx.db, call_id, _scenario(request, body), _actor(request),
-                                     customer_id=_customer(request, body), priority=priority,
-                                     subject=str(body.get("subject") or "")[:200])
+                                     customer_id=_customer(request, body),
+                                     **{k: f(body) for k, f in ticket_fields.items()})
+        work(body, ticket)
     except calls.CallError as exc:
+        request.ctx.db.rollback()
         return _bad(str(exc), exc.status)
-    return response.json(m.ticket_json(ticket), status=201)
+    return response.json(m.ticket_json(ticket), status=status)
 
 
-def _customer(request, body):
-    from numi import auth
-
-    payload = auth.verify(body.get("customer_token"), request.app.ctx.settings.secret, kind="customer")
-    return payload.get("sub") if payload else None
+@bp.post("/calls/<call_id>/ticket")
+@require(*ROLES)
+async def open_ticket(request, call_id: str):
+    return await _on_ticket(request, call_id, lambda body, ticket: None, status=201,
+                            priority=lambda b: b.get("priority") if b.get("priority") in PRIORITIES else None,
+                            subject=lambda b: str(b.get("subject") or "")[:200])
 
 
 @bp.post("/calls/<call_id>/escalate")
 @require(*ROLES)
 async def escalate(request, call_id: str):
-    body, error = _call(request, call_id)
-    if error:
-        return error
-    try:
-        ticket = calls.ensure_ticket(request.ctx.db, call_id, _scenario(request, body), _actor(request),
-                                     customer_id=_customer(request, body))
-        calls.escalate(request.ctx.db, ticket, str(body.get("queue")), _actor(request),
-                       reason=str(body.get("reason") or "escalade depuis le prompteur")[:500])
-    except calls.CallError as exc:
-        request.ctx.db.rollback()
-        return _bad(str(exc), exc.status)
-    return response.json(m.ticket_json(ticket))
+    return await _on_ticket(request, call_id, lambda body, ticket: calls.escalate(
+        request.ctx.db, ticket, str(body.get("queue")), _actor(request),
+        reason=str(body.get("reason") or "escalade depuis le prompteur")[:500]))
 
 
 @bp.post("/calls/<call_id>/summary")
 @require(*ROLES)
 async def summary(request, call_id: str):
-    body, error = _call(request, call_id)
-    if error:
-        return error
-    try:
-        fields = calls.clean_summary(body)
-        ticket = calls.ensure_ticket(request.ctx.db, call_id, _scenario(request, body), _actor(request),
-                                     customer_id=_customer(request, body))
-        calls.save_summary(request.ctx.db, ticket, fields, _actor(request))
-    except calls.CallError as exc:
-        request.ctx.db.rollback()
-        return _bad(str(exc), exc.status)
-    return response.json(m.ticket_json(ticket))
+    def save(body, ticket):
+        calls.save_summary(request.ctx.db, ticket, calls.clean_summary(body), _actor(request))
+
+    return await _on_ticket(request, call_id, save)

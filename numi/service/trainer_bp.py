@@ -72,10 +72,15 @@ async def quizzes(request):
 @bp.get("/quizzes/<quiz_id:path>")
 @require(*ROLES)
 async def quiz(request, quiz_id: str):
+    full, error = await _full_quiz(request, quiz_id)
+    return error or response.json(_public(full))
+
+
+async def _full_quiz(request, quiz_id: str):
     try:
-        return response.json(_public(await _blocking(request, _quiz, request, quiz_id)))
+        return await _blocking(request, _quiz, request, quiz_id), None
     except (replay.QuizNotFound, replay.StoryNotFound):
-        return _bad("quiz introuvable", 404)
+        return None, _bad("quiz introuvable", 404)
 
 
 @bp.post("/quizzes/<quiz_id:path>/answer")
@@ -83,10 +88,9 @@ async def quiz(request, quiz_id: str):
 async def answer(request, quiz_id: str):
     """One answer checked: right or wrong, the right letter and the explanation."""
     body = _body(request) or {}
-    try:
-        full = await _blocking(request, _quiz, request, quiz_id)
-    except (replay.QuizNotFound, replay.StoryNotFound):
-        return _bad("quiz introuvable", 404)
+    full, error = await _full_quiz(request, quiz_id)
+    if error:
+        return error
     index = body.get("index")
     if not isinstance(index, int) or not 0 <= index < len(full["questions"]):
         return _bad("« index » : le numéro d'une question du quiz")
@@ -99,9 +103,7 @@ async def answer(request, quiz_id: str):
 @bp.post("/quizzes/<quiz_id:path>/score")
 @require(*ROLES)
 async def score(request, quiz_id: str):
-    body = _body(request) or {}
-    try:
-        full = await _blocking(request, _quiz, request, quiz_id)
-    except (replay.QuizNotFound, replay.StoryNotFound):
-        return _bad("quiz introuvable", 404)
-    return response.json(replay.score(full, body.get("answers")))
+    full, error = await _full_quiz(request, quiz_id)
+    if error:
+        return error
+    return response.json(replay.score(full, (_body(request) or {}).get("answers")))

@@ -64,7 +64,7 @@
 
   async function post(path, body) {
     return N.api("POST", "/api/prompter/calls/" + encodeURIComponent(call.call_id) + path,
-                 Object.assign({ call_token: call.call_token, customer_token: call.customer_token || null }, body));
+                 Object.assign({ call_token: call.call_token }, body));
   }
 
   async function say(text, shown) {
