@@ -173,7 +173,7 @@ def test_attrition_alert_email_as_received_by_smtp(db, alert_settings, tmp_path)
     from numi.settings import SmtpSettings
     from tests.smtp import SmtpServer
 
-    fired = send(db, alert_settings, "J'en ai ras le bol, je vais résilier mon abonnement chez vous !",
+    fired = send(db, alert_settings, "Ras le bol de vos bugs, je vais résilier mon contrat chez vous !",
                  customer="CLT-00321", intent="threaten_churn")
     assert "attrition_explicit" in fired
     db.commit()
@@ -188,10 +188,11 @@ def test_attrition_alert_email_as_received_by_smtp(db, alert_settings, tmp_path)
     assert stats["sent"] >= 3 and again["sent"] == 0
     assert len(received) == 3  # three recipients, each exactly once
     body = received[0].get_content()
-    assert "je vais résilier mon abonnement chez vous" in body and "rappeler le client" in body
+    assert "je vais résilier mon contrat chez vous" in body and "rappeler le client" in body
+    assert "colère (intensité 3/3)" in body
     assert sessions is not None
     Path(tmp_path / "attrition_mail.txt").write_text(received[0].as_string())
-    print("\n" + received[0].as_string())
+    print("\n" + received[0].as_string() + "\n--- decoded body ---\n" + body)
 
 
 class Hook(BaseHTTPRequestHandler):
