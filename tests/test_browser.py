@@ -234,6 +234,14 @@ def test_level2_takeover_reaches_the_customer_live(stack, browser, page):
         shot(page, "customer_human_takeover")
         agent.locator("#h-handback").click()
         expect(page.locator("#chat-notice")).to_be_hidden(timeout=10_000)
+        # the reminders' tabs: KPIs with their targets, the daily list, the call list
+        agent.locator("#tab-kpis").click()
+        expect(agent.locator("#kpis tr").nth(1)).to_be_visible()
+        expect(agent.locator("#kpis")).to_contain_text("objectif")
+        agent.locator("#tab-daily").click()
+        expect(agent.locator("#daily")).to_contain_text("En attente client")
+        agent.locator("#tab-calls").click()
+        expect(agent.locator("#calls tr").first).to_be_visible()
         assert not agent_errors, agent_errors
         # the alerts engine read the conversation: signals per message and for the conversation
         deadline = time.time() + 20
