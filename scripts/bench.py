@@ -11,6 +11,7 @@ Writes results/bench.json and prints a table. No assertions: figures are reporte
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -97,7 +98,7 @@ def main():
     model = model_path()
     tmp = Path(tempfile.mkdtemp(prefix="numi-bench-"))
     t0 = time.perf_counter()
-    stack = Stack(tmp).start()
+    stack = Stack(tmp, extra_env=dict(os.environ.get("NUMI_BENCH_ENV") and [kv.split("=", 1) for kv in os.environ["NUMI_BENCH_ENV"].split(",")] or [])).start()
     startup = time.perf_counter() - t0
     results = {"model": model, "model_mb": round(Path(model).stat().st_size / 1e6, 1),
                "startup_s": round(startup, 1)}

@@ -37,6 +37,7 @@ class IncomingMessage:
     scenario: Optional[str] = None
     mode: str = "customer"
     event_key: Optional[str] = None
+    emotion: Optional[signals.Emotion] = None  # predicted beforehand, with the rest of a batch
 
 
 @lru_cache(maxsize=4)
@@ -95,7 +96,7 @@ def process(session: Session, settings, msg: IncomingMessage, model: Optional[Em
     if customer is not None and customer.erased_at is not None:
         customer = None
     sig = signals.analyse(msg.text, intent=msg.intent, intent_confidence=msg.intent_confidence,
-                          scenario=msg.scenario, mode=msg.mode, model=model)
+                          scenario=msg.scenario, mode=msg.mode, model=model, emotion=msg.emotion)
     row = m.MessageSignal(event_key=msg.event_key, conversation_id=msg.conversation_id,
                           customer_id=customer.id if customer else None, at=at, mode=msg.mode,
                           text=msg.text[:MAX_QUOTE], intent=msg.intent, scenario=msg.scenario,

@@ -11,6 +11,7 @@ from typing import Any, Dict, Optional
 from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 
+from numi import signals
 from numi.alerts import engine as alerts
 from numi.db import models as m
 
@@ -31,7 +32,8 @@ def _set_cursor(session, value: int) -> None:
         row.value = str(value)
 
 
-def _message(row: Any, library, scenarios: Dict[str, Optional[str]], session) -> Optional[alerts.IncomingMessage]:
+def _message(row: Any, library, scenarios: Dict[str, Optional[str]], customers: Dict[str, Optional[str]],
+             session) -> Optional[alerts.IncomingMessage]:
     try:
         data = json.loads(row.data) if isinstance(row.data, str) else (row.data or {})
     except ValueError:
@@ -52,11 +54,12 @@ def _message(row: Any, library, scenarios: Dict[str, Optional[str]], session) ->
             m.MessageSignal.conversation_id == conv, m.MessageSignal.scenario.is_not(None))
             .order_by(m.MessageSignal.id.desc())).first()
         scenarios[conv] = last
-    customer = numi.get("customer_id")
-    if not customer:
+    customer = numi.get("customer_id") or customers.get(conv)
+    if not customer and conv not in customers:
         customer = session.scalars(select(m.MessageSignal.customer_id).where(
             m.MessageSignal.conversation_id == conv, m.MessageSignal.customer_id.is_not(None))
             .order_by(m.MessageSignal.id.desc())).first()
+    customers[conv] = customer
     return alerts.IncomingMessage(
         text=words, conversation_id=conv, customer_id=customer,
         at=datetime.utcfromtimestamp(float(row.timestamp)) if row.timestamp else None,
@@ -66,22 +69,32 @@ def _message(row: Any, library, scenarios: Dict[str, Optional[str]], session) ->
 
 
 def run(services, tracker: Engine, limit: int = 500) -> int:
-    """Process the customer messages not seen yet. Returns how many were read."""
+    """Process the customer messages not seen yet. Returns how many were read.
+
+    The emotions of the whole batch are predicted at once, outside any database
+    transaction; then one transaction writes the signals, alerts and deliveries,
+    so that the conversation's own writes wait for the lock as little as possible."""
     with services.sessions() as s:
         cursor = _cursor(s)
     with tracker.connect() as conn:
         rows = conn.execute(text("SELECT id, sender_id, timestamp, data FROM events "
                                  "WHERE type_name = 'user' AND id > :cursor ORDER BY id LIMIT :limit"),
                             {"cursor": cursor, "limit": limit}).fetchall()
+    if not rows:
+        return 0
     scenarios: Dict[str, Optional[str]] = {}
-    for row in rows:
-        with services.sessions() as s, s.begin():
-            msg = _message(row, services.library, scenarios, s)
-            if msg is not None:
-                try:
-                    with s.begin_nested():
-                        alerts.process(s, services.settings, msg)
-                except Exception:  # one bad message must not block the others
-                    log.exception("alerts: event %s", row.id)
-            _set_cursor(s, row.id)
+    customers: Dict[str, Optional[str]] = {}  # known for the rest of the conversation
+    with services.sessions() as s:
+        messages = [_message(row, services.library, scenarios, customers, s) for row in rows]
+    todo = [msg for msg in messages if msg is not None]
+    for msg, emotion in zip(todo, signals.emotion_model().predict_many([msg.text for msg in todo])):
+        msg.emotion = emotion
+    with services.sessions() as s, s.begin():
+        for msg in todo:
+            try:
+                with s.begin_nested():
+                    alerts.process(s, services.settings, msg)
+            except Exception:  # one bad message must not block the others
+                log.exception("alerts: event %s", msg.event_key)
+        _set_cursor(s, rows[-1].id)
     return len(rows)

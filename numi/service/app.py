@@ -44,10 +44,23 @@ def create_app(settings: Optional[Settings] = None, name: str = "numi") -> Sanic
             from numi.service.scheduler import loop
 
             app.add_task(loop(app))
-        if app.ctx.settings.alerts_enabled:
-            from numi.service.scheduler import alerts_loop
+        if app.ctx.settings.alerts_enabled:  # a niced process of its own (numi/alerts/worker.py)
+            import os
+            import subprocess
+            import sys
 
-            app.add_task(alerts_loop(app))
+            app.ctx.alerts_worker = subprocess.Popen([sys.executable, "-m", "numi.alerts.worker"],
+                                                     preexec_fn=lambda: os.nice(10))
+
+    @app.listener("before_server_stop")
+    async def stop_workers(app: Sanic, _loop) -> None:
+        worker = getattr(app.ctx, "alerts_worker", None)
+        if worker is not None:
+            worker.terminate()
+            try:
+                worker.wait(timeout=10)
+            except Exception:
+                worker.kill()
 
     @app.listener("after_server_stop")
     async def close_resources(app: Sanic, _loop) -> None:

@@ -121,22 +121,13 @@ def alerts_tick(services, tracker, now: datetime) -> Dict[str, int]:
     return stats
 
 
-async def alerts_loop(app, every: float = 2.0) -> None:
-    from sqlalchemy import create_engine
+def warm_up(services) -> None:
+    """Load the emotion model and train the churn model before the first message needs them."""
+    from numi import churn, signals
 
-    from numi.rasa_ext import tracker_url
-
-    services = app.ctx.services
-    tracker = create_engine(tracker_url(), future=True)
-    try:
-        while True:
-            try:
-                await asyncio.get_running_loop().run_in_executor(None, alerts_tick, services, tracker, utcnow())
-            except Exception as exc:  # e.g. Rasa has not created its tracker store yet
-                log.debug("alerts tick: %s", exc)
-            await asyncio.sleep(every)
-    finally:
-        tracker.dispose()
+    signals.emotion_model()
+    with services.sessions() as s, s.begin():
+        churn.model(s)
 
 
 async def loop(app) -> None:
