@@ -102,6 +102,11 @@ def click_first_button(pg) -> bool:
     return True
 
 
+def settled(pg) -> None:
+    """Until the prompter has no request in flight."""
+    expect(pg.locator("body[data-busy]")).to_have_count(0, timeout=20_000)
+
+
 def open_chat(pg, url: str) -> None:
     pg.goto(url)
     pg.locator("#chat-open").click()
@@ -158,6 +163,7 @@ def test_hotliner_walks_a_playbook_by_keyboard(stack, page):
     kb.type("la cliente a cliqué sur un lien dans un faux mail de sa banque et a donné ses identifiants")
     kb.press("Enter")
     expect(page.locator("#card")).to_be_visible(timeout=20_000)
+    settled(page)
     expect(page.locator("#card-title")).to_contain_text("security_incident")
     expect(page.locator("#card-detected")).to_contain_text("report_security_incident")
     expect(page.locator("#card-detected")).to_contain_text("2e")
@@ -171,11 +177,12 @@ def test_hotliner_walks_a_playbook_by_keyboard(stack, page):
         else:
             kb.press("Alt+n")
         expect(page.locator("#call-log li")).not_to_have_count(before, timeout=20_000)
-        page.wait_for_timeout(300)
+        settled(page)
         steps.add(page.locator("#card-step").inner_text())
     assert len(steps) >= 3, steps
     kb.press("Alt+t")
     expect(page.locator("#ticket-status")).to_contain_text("TK-", timeout=10_000)
+    settled(page)
     kb.press("Alt+w")
     expect(page.locator("#wrap-resolution")).to_be_focused()
     kb.type("Mots de passe changés avec la cliente, banque prévenue ; rappel demain.")

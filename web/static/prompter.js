@@ -3,7 +3,7 @@
 (function () {
   "use strict";
   const N = window.NUMI, P = N.T.prompter, el = N.el, $ = function (id) { return document.getElementById(id); };
-  let call = null, card = null, noteActions = [];
+  let call = null, card = null, noteActions = [], lastTicket = null, busy = 0;
 
   function logLine(kind, text) {
     const li = el("li", { class: kind }, text);
@@ -47,7 +47,7 @@
     list("card-hints", c.hints || [], function (h) { return el("li", {}, h); });
     list("card-checklist", c.checklist || [], function (x) { return el("li", { class: x.done ? "done" : "todo" }, (x.done ? "☑ " : "☐ ") + x.text); });
     renderActions();
-    if (c.ticket) status(P.ticket_opened + " : " + c.ticket);
+    if (c.ticket && c.ticket !== lastTicket) { lastTicket = c.ticket; status(P.ticket_opened + " : " + c.ticket); }
   }
 
   function showMessages(messages) {
@@ -62,9 +62,16 @@
     });
   }
 
+  // document.body.dataset.busy is set while a request is in flight (the browser tests wait on it)
   async function post(path, body) {
-    return N.api("POST", "/api/prompter/calls/" + encodeURIComponent(call.call_id) + path,
-                 Object.assign({ call_token: call.call_token }, body));
+    busy++;
+    document.body.dataset.busy = "1";
+    try {
+      return await N.api("POST", "/api/prompter/calls/" + encodeURIComponent(call.call_id) + path,
+                         Object.assign({ call_token: call.call_token }, body));
+    } finally {
+      if (--busy === 0) delete document.body.dataset.busy;
+    }
   }
 
   async function say(text, shown) {
@@ -75,7 +82,7 @@
     const r = await post("/say", { text: text });
     if (!r.ok) { status(r.body && r.body.error || N.T.console.error, true); return; }
     showMessages(r.body.messages);
-    if (r.body.ticket && !(card && card.ticket)) status(P.ticket_opened + " : " + r.body.ticket.id);
+    if (r.body.ticket && r.body.ticket.id !== lastTicket) { lastTicket = r.body.ticket.id; status(P.ticket_opened + " : " + r.body.ticket.id); }
     $("say").focus();
   }
 
@@ -83,7 +90,7 @@
 
   async function ticket() {
     const r = await post("/ticket", { scenario: scenario(), priority: card && card.priority, subject: card ? card.title : "" });
-    if (r.ok) status(P.ticket_opened + " : " + r.body.id); else status(r.body && r.body.error, true);
+    if (r.ok) { lastTicket = r.body.id; status(P.ticket_opened + " : " + r.body.id); } else status(r.body && r.body.error, true);
   }
   async function escalate(queue) {
     const r = await post("/escalate", { scenario: scenario(), queue: queue });
@@ -118,6 +125,7 @@
       if (!r.ok) { status(r.body && r.body.error, true); return; }
       call = r.body;
       card = null;
+      lastTicket = null;
       N.clear($("call-log"));
       $("card").hidden = true;
       $("card-empty").hidden = false;
