@@ -179,7 +179,6 @@ def test_attrition_alert_email_as_received_by_smtp(db, alert_settings, tmp_path)
     db.commit()
     with SmtpServer() as smtp:
         settings = replace(alert_settings, smtp=SmtpSettings(host="127.0.0.1", port=smtp.port))
-        sessions = type(db)
         from numi import runtime
 
         stats = outbox.flush(runtime.get().sessions, Mailer(settings))
@@ -190,7 +189,6 @@ def test_attrition_alert_email_as_received_by_smtp(db, alert_settings, tmp_path)
     body = received[0].get_content()
     assert "je vais résilier mon contrat chez vous" in body and "rappeler le client" in body
     assert "colère (intensité 3/3)" in body
-    assert sessions is not None
     Path(tmp_path / "attrition_mail.txt").write_text(received[0].as_string())
     print("\n" + received[0].as_string() + "\n--- decoded body ---\n" + body)
 

@@ -21,8 +21,6 @@ from numi.db import models as m
 from numi.reminders import outbox
 from numi.signals.emotion import EmotionModel
 
-EMOTION_FR = {"anger": "colère", "anxiety": "inquiétude", "dissatisfaction": "mécontentement",
-              "neutral": "neutre", "positive": "satisfaction"}
 MAX_QUOTE = 1000
 
 
@@ -54,7 +52,7 @@ def _facts(sig: signals.MessageSignals, customer: Optional[m.Customer], churn_ri
     return {
         "intent": sig.intent, "scenario": sig.scenario, "mode": sig.mode,
         "emotion": sig.emotion.label, "polarity": sig.emotion.polarity, "intensity": sig.emotion.intensity,
-        "themes": sorted(sig.themes), "keywords": sig.keywords, "text_folded": signals.folded_for_themes(sig.text),
+        "themes": sorted(sig.themes), "keywords": sig.keywords, "text_folded": sig.folded,
         "segment": customer.segment if customer else None, "perimeter": customer.perimeter if customer else None,
         "satisfaction": customer.satisfaction if customer else None,
         "recommendation": customer.recommendation if customer else None,
@@ -131,7 +129,7 @@ def _fire(session: Session, settings, rs: rules_mod.RuleSet, rule: rules_mod.Rul
         "quote": msg.text[:MAX_QUOTE], "customer_id": customer.id if customer else None,
         "customer_name": customer.display_name if customer else None,
         "segment": facts["segment"], "perimeter": facts["perimeter"],
-        "emotion_label": EMOTION_FR[sig.emotion.label], "intensity": sig.emotion.intensity,
+        "emotion_label": signals.emotion_labels()[sig.emotion.label], "intensity": sig.emotion.intensity,
         "themes_fr": ", ".join(signals.load_themes()[t].label for t in sorted(sig.themes)),
         "scenario": msg.scenario, "intent": msg.intent, "conversation_id": msg.conversation_id,
         "churn_risk": round(facts["churn_risk"], 2) if facts["churn_risk"] is not None else None,

@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
+from numi.signals import folded_for_themes
 from numi.signals.emotion import LABELS
 
 LIST_KEYS = ("intent", "scenario", "emotion", "polarity", "themes", "keywords", "segment", "perimeter", "mode")
@@ -155,7 +156,7 @@ def matches(when: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
                 return False
         elif key == "keywords":
             text = facts.get("text_folded") or ""
-            if not any(f" {w} " in f" {text} " for w in want):
+            if not any(f" {folded_for_themes(w)} " in f" {text} " for w in want):
                 return False
         elif key in LIST_KEYS:
             if facts.get(key) not in want:

@@ -398,8 +398,8 @@ async def callbacks_list(request):
 @bp.get("/alerts")
 @require("level2", "supervisor")
 async def alerts_list(request):
-    q = select(m.Alert).order_by(m.Alert.id.desc()).limit(min(500, int(request.args.get("limit", "100"))
-                                                               if request.args.get("limit", "100").isdigit() else 100))
+    raw = request.args.get("limit", "100")
+    q = select(m.Alert).order_by(m.Alert.id.desc()).limit(min(500, int(raw)) if raw.isdigit() else 100)
     for field in ("rule", "customer_id", "conversation_id"):
         value = request.args.get(field)
         if value:

@@ -48,10 +48,11 @@ def folded_for_themes(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9]+", fold(text)))
 
 
-def themes_of(text: str, themes: Optional[Dict[str, Theme]] = None) -> Dict[str, List[str]]:
-    """{theme id: [the keywords found]} for one message."""
+def themes_of(text: str, themes: Optional[Dict[str, Theme]] = None,
+              folded: Optional[str] = None) -> Dict[str, List[str]]:
+    """{theme id: [the keywords found]} for one message (`folded`: its folded text, if known)."""
     themes = themes if themes is not None else load_themes()
-    folded = folded_for_themes(text)
+    folded = folded if folded is not None else folded_for_themes(text)
     found: Dict[str, List[str]] = {}
     for theme in themes.values():
         hits = [m.group(0).strip() for p in theme.patterns for m in p.finditer(folded)]
@@ -69,7 +70,8 @@ class MessageSignals:
     intent_confidence: Optional[float] = None
     scenario: Optional[str] = None
     mode: str = "customer"
-    customer: Dict[str, Any] = field(default_factory=dict)  # segment, perimeter, satisfaction, recommendation, churn_risk
+    customer: Dict[str, Any] = field(default_factory=dict)
+    folded: str = ""  # the folded text the themes and keyword rules read  # segment, perimeter, satisfaction, recommendation, churn_risk
 
     @property
     def keywords(self) -> List[str]:
@@ -86,9 +88,16 @@ def analyse(text: str, *, intent: Optional[str] = None, intent_confidence: Optio
             model: Optional[EmotionModel] = None, emotion: Optional[Emotion] = None) -> MessageSignals:
     """`emotion`: already predicted (a batch of messages is predicted at once, much cheaper)."""
     emotion = emotion or (model or emotion_model()).predict(text or "")
-    return MessageSignals(text=text or "", emotion=emotion, themes=themes_of(text or ""), intent=intent,
-                          intent_confidence=intent_confidence, scenario=scenario, mode=mode,
-                          customer=dict(customer or {}))
+    folded = folded_for_themes(text or "")
+    return MessageSignals(text=text or "", emotion=emotion, themes=themes_of(text or "", folded=folded),
+                          intent=intent, intent_confidence=intent_confidence, scenario=scenario, mode=mode,
+                          customer=dict(customer or {}), folded=folded)
+
+
+@lru_cache(maxsize=1)
+def emotion_labels(path: Path = THEMES) -> Dict[str, str]:
+    """The French name of each emotion (config/alerts/themes.yml)."""
+    return dict((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("emotions") or {})
 
 
 def mood_of(messages: Iterable[str]) -> Dict[str, object]:
