@@ -8,7 +8,6 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
-from actions.base import NumiAction
 from numi import runtime
 from numi.clock import utcnow
 from numi.handoff import service
@@ -29,13 +28,3 @@ class ValidateLiveChatForm(FormValidationAction):
         if handoff.get("id") and isinstance(value, str):
             service.record_message(runtime.session(), handoff["id"], "customer", value, None, utcnow())
         return {"live_message": None}
-
-
-class ActionAskLiveMessage(NumiAction):
-    """Silent on purpose: a human is answering."""
-
-    def name(self) -> Text:
-        return "action_ask_live_message"
-
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[Dict[Text, Any]]:
-        return []

@@ -79,16 +79,6 @@ class ValidatePlaybookForm(FormValidationAction):
         return {"playbook_reply": None, "pb_state": outcome.state, **signal_slots(outcome)}
 
 
-class ActionAskPlaybookReply(NumiAction):
-    """The form asks for the next answer: the walker already showed the step, so nothing to add."""
-
-    def name(self) -> Text:
-        return "action_ask_playbook_reply"
-
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[Dict[Text, Any]]:
-        return []
-
-
 class ActionFinishPlaybook(NumiAction):
     """A playbook (or a live chat) ended. If a human was requested, keep the bot silent for them."""
 

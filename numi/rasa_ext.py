@@ -71,7 +71,115 @@ def speed_up_rasa() -> None:
         return cls
 
     Event.resolve_by_type = staticmethod(resolve_by_type)
+    _run_graph_without_dask()
+    _keep_action_server_connections()
     _PATCHED = True
+
+
+def _graph_plan(runner: Any, targets: Tuple[str, ...]) -> list:
+    """The nodes a target needs, in dependency order; computed once per target list."""
+    plans = runner.__dict__.setdefault("_numi_plans", {})
+    plan = plans.get(targets)
+    if plan is None:
+        schema = runner._graph_schema.minimal_graph_schema(list(targets))
+        order: list = []
+
+        def visit(name: str) -> None:
+            if name in order or name not in schema.nodes:
+                return
+            for dependency in schema.nodes[name].needs.values():
+                visit(dependency)
+            order.append(name)
+
+        for target in targets:
+            visit(target)
+        plan = [(name, runner._instantiated_nodes[name], tuple(schema.nodes[name].needs.values()))
+                for name in order]
+        plans[targets] = plan
+    return plan
+
+
+_DASK_RUN: Any = None
+
+
+def dask_graph_run() -> Any:
+    """Rasa's own DaskGraphRunner.run, kept for comparison (tests)."""
+    return _DASK_RUN
+
+
+def _run_graph_without_dask() -> None:
+    """Each message runs the NLU graph once and the policy graph once per predicted action.
+    Rasa's DaskGraphRunner recomputes the minimal schema (a recursive walk and copies) and
+    hands a fresh graph to dask's scheduler every time. The graph is a fixed DAG run on one
+    thread: run the same nodes, with the same inputs, in a cached order."""
+    from rasa.engine.exceptions import GraphRunError
+    from rasa.engine.runner.dask import DaskGraphRunner
+
+    global _DASK_RUN
+    _DASK_RUN = DaskGraphRunner.run
+
+    def run(self: Any, inputs: Optional[dict] = None, targets: Optional[list] = None) -> dict:
+        run_targets = tuple(targets) if targets else tuple(self._graph_schema.target_names)
+        plan = _graph_plan(self, run_targets)
+        # an input is handed to nodes as (name, value), as the dask graph did
+        values = {}
+        for name, value in (inputs or {}).items():
+            if isinstance(value, str) and value in self._graph_schema.nodes:
+                raise GraphRunError(f"Input value '{value}' clashes with a node name.")
+            values[name] = (name, value)
+        try:
+            for name, node, needs in plan:
+                values[name] = node(*[values.get(dependency, dependency) for dependency in needs])
+        except RuntimeError as e:
+            raise GraphRunError("Error running runner.") from e
+        return dict(values[target] for target in run_targets)
+
+    DaskGraphRunner.run = run
+
+
+def _keep_action_server_connections() -> None:
+    """Rasa opens a new HTTP client session (and TCP connection) for every action-server
+    call. Keep one session per event loop; its idle connections close after 2 s, before the
+    server's keep-alive (5 s) would, and a connection the server closed anyway is retried once."""
+    import asyncio
+
+    import aiohttp
+    from rasa.utils.endpoints import DEFAULT_REQUEST_TIMEOUT, EndpointConfig
+
+    sessions: dict = {}
+
+    class _Kept:
+        def __init__(self, session: aiohttp.ClientSession, loop: Any) -> None:
+            self.session, self.loop = session, loop
+
+        async def __aenter__(self) -> aiohttp.ClientSession:
+            return self.session
+
+        async def __aexit__(self, *exc: Any) -> None:
+            return None  # kept open for the next call
+
+    def session(self: EndpointConfig) -> Any:
+        loop = asyncio.get_running_loop()
+        key = (id(loop), tuple(sorted(self.headers.items())), tuple(sorted(self.basic_auth.items())))
+        kept = sessions.get(key)
+        if kept is None or kept.loop is not loop or kept.session.closed:
+            auth = (aiohttp.BasicAuth(self.basic_auth["username"], self.basic_auth["password"])
+                    if self.basic_auth else None)
+            kept = sessions[key] = _Kept(aiohttp.ClientSession(
+                headers=self.headers, auth=auth, timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
+                connector=aiohttp.TCPConnector(keepalive_timeout=2)), loop)
+        return kept
+
+    request = EndpointConfig.request
+
+    async def request_once_more(self: EndpointConfig, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await request(self, *args, **kwargs)
+        except aiohttp.ServerDisconnectedError:
+            return await request(self, *args, **kwargs)
+
+    EndpointConfig.session = session
+    EndpointConfig.request = request_once_more
 
 
 def tracker_url() -> str:
@@ -111,8 +219,20 @@ class NumiTrackerStore(SQLTrackerStore):
         sa.event.listen(self.engine, "connect", pragmas)
         self.sessionmaker = sa.orm.sessionmaker(bind=self.engine)
 
-    def _last_id(self, session, sender_id: str) -> Optional[int]:
-        return session.query(sa.func.max(self.SQLEvent.id)).filter(self.SQLEvent.sender_id == sender_id).scalar()
+    # The two statements of every turn, as plain SQL: the ORM's per-call compilation and
+    # unit of work cost more than the statements themselves (README, « Benchmarks »).
+    def _sql(self) -> Tuple[str, str]:
+        if not hasattr(self, "_sql_cache"):
+            mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+            table = self.SQLEvent.__tablename__
+            self._sql_cache = (
+                f"SELECT max(id) FROM {table} WHERE sender_id = {mark}",
+                f"INSERT INTO {table} (sender_id, type_name, timestamp, intent_name, action_name, data) "
+                f"VALUES ({', '.join([mark] * 6)})")
+        return self._sql_cache
+
+    def _last_id(self, conn: Any, sender_id: str) -> Optional[int]:
+        return conn.exec_driver_sql(self._sql()[0], (sender_id,)).scalar()
 
     def _remember(self, sender_id: str, last_id: Optional[int], tracker: Any) -> None:
         self._cache[sender_id] = (last_id, tracker, len(tracker.events))
@@ -121,8 +241,8 @@ class NumiTrackerStore(SQLTrackerStore):
             self._cache.popitem(last=False)
 
     async def retrieve(self, sender_id: str):
-        with self.session_scope() as session:
-            last_id = self._last_id(session, sender_id)
+        with self.engine.connect() as conn:
+            last_id = self._last_id(conn, sender_id)
         cached = self._cache.get(sender_id)
         if cached and cached[0] == last_id and last_id is not None and len(cached[1].events) == cached[2]:
             self._cache.move_to_end(sender_id)
@@ -136,26 +256,24 @@ class NumiTrackerStore(SQLTrackerStore):
 
     async def save(self, tracker) -> None:
         await self.stream_events(tracker)
-        cached = self._cache.get(tracker.sender_id)
-        with self.session_scope() as session:
-            if cached and cached[1] is tracker and self._last_id(session, tracker.sender_id) == cached[0]:
+        sender_id = tracker.sender_id
+        cached = self._cache.get(sender_id)
+        with self.engine.begin() as conn:
+            if cached and cached[1] is tracker and self._last_id(conn, sender_id) == cached[0]:
                 new = itertools.islice(tracker.events, cached[2], len(tracker.events))
-            else:
-                new = self._additional_events(session, tracker)
+            else:  # not the tracker we handed out, or somebody wrote since: count what is stored
+                with self.session_scope() as session:
+                    new = list(self._additional_events(session, tracker))
             rows = []
             for event in new:
                 data = event.as_dict()
-                rows.append(self.SQLEvent(
-                    sender_id=tracker.sender_id, type_name=event.type_name, timestamp=data.get("timestamp"),
-                    intent_name=data.get("parse_data", {}).get("intent", {}).get("name"),
-                    action_name=data.get("name"), data=json.dumps(data)))
-            session.add_all(rows)
-            session.flush()
-            last_id = max((r.id for r in rows), default=None)
-            session.commit()
-            if last_id is None:
-                last_id = self._last_id(session, tracker.sender_id)
-        self._remember(tracker.sender_id, last_id, tracker)
+                rows.append((sender_id, event.type_name, data.get("timestamp"),
+                             data.get("parse_data", {}).get("intent", {}).get("name"), data.get("name"),
+                             json.dumps(data)))
+            if rows:
+                conn.exec_driver_sql(self._sql()[1], rows)
+            last_id = self._last_id(conn, sender_id)
+        self._remember(sender_id, last_id, tracker)
 
 
 class NumiLockStore:
