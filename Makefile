@@ -1,5 +1,5 @@
 # numi assist — the two commands of the README are `make run` and `make test`.
-.PHONY: setup train run test validate nlu-eval alerts-eval lint-playbooks bench bench-reminders bench-alerts screenshots clean
+.PHONY: setup train run test validate nlu-eval nlu-compare alerts-eval lint-playbooks bench bench-stock bench-reminders bench-alerts screenshots clean
 
 setup:
 	@scripts/bootstrap.sh
@@ -19,6 +19,10 @@ lint-playbooks: setup
 nlu-eval: train
 	@PYTHONPATH=. .venv/bin/python -m numi.nlu.evaluate --model $$(scripts/train.sh)
 
+# every pipeline of config.yml and config/pipelines/, trained from scratch (about 25 min on 2 cores)
+nlu-compare: setup
+	@scripts/compare_pipelines.sh
+
 alerts-eval: setup
 	@PYTHONPATH=. .venv/bin/python -m numi.signals eval
 	@PYTHONPATH=. NUMI_DATABASE_URL=sqlite:///var/churn-eval.db .venv/bin/python -m numi.churn
@@ -31,6 +35,10 @@ clean:
 
 bench: train
 	@PYTHONPATH=. .venv/bin/python scripts/bench.py
+
+# the stock `rasa init` bot, measured the same way (trained once into models/stock/)
+bench-stock: setup
+	@PYTHONPATH=. .venv/bin/python scripts/bench_stock.py
 
 bench-reminders: setup
 	@PYTHONPATH=. .venv/bin/python scripts/bench_reminders.py

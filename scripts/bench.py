@@ -46,10 +46,10 @@ def timed(fn):
     return (time.perf_counter() - start) * 1000, out
 
 
-def run_conversation(stack, lat, sender=None):
+def run_conversation(stack, lat, sender=None, conversation=CONVERSATION):
     sender = sender or "bench-" + uuid.uuid4().hex[:12]
     reply = []
-    for text in CONVERSATION:
+    for text in conversation:
         if text is None:
             buttons = [b for m in reply for b in (m.get("buttons") or [])]
             text = buttons[0]["payload"] if buttons else FREE_TEXT
@@ -58,7 +58,34 @@ def run_conversation(stack, lat, sender=None):
         lat.append(ms)
 
 
-def load(stack, conversations, concurrency):
+def parse_alone(stack, texts, n=200):
+    """POST /model/parse, sequentially, on the same server."""
+    parse = []
+    start = time.perf_counter()
+    for i in range(n):
+        ms, _ = timed(lambda: http("POST", f"{stack.rasa}/model/parse?token={stack.rasa_token}",
+                                   {"text": texts[i % len(texts)]}))
+        parse.append(ms)
+    return {"messages": n, "p50_ms": round(pct(parse, 50), 1), "p95_ms": round(pct(parse, 95), 1),
+            "msg_per_s": round(n / (time.perf_counter() - start), 1)}
+
+
+def growth(stack, odd, even):
+    """Latency of the 1st and the 50th message of five 50-message conversations."""
+    first, fiftieth = [], []
+    for _ in range(5):
+        sender = "bench-long-" + uuid.uuid4().hex[:8]
+        for turn in range(50):
+            ms, _ = timed(lambda: stack.say(sender, odd if turn % 2 else even))
+            if turn == 0:
+                first.append(ms)
+            if turn == 49:
+                fiftieth.append(ms)
+    return {"turn_1_p50_ms": round(statistics.median(first), 1),
+            "turn_50_p50_ms": round(statistics.median(fiftieth), 1)}
+
+
+def load(stack, conversations, concurrency, conversation=CONVERSATION):
     lat = []
     lock = threading.Lock()
     todo = list(range(conversations))
@@ -70,7 +97,7 @@ def load(stack, conversations, concurrency):
                 if not todo:
                     break
                 todo.pop()
-            run_conversation(stack, local)
+            run_conversation(stack, local, conversation=conversation)
         with lock:
             lat.extend(local)
 
@@ -106,30 +133,11 @@ def main():
         # warm-up
         for _ in range(3):
             run_conversation(stack, [])
-        parse = []
-        texts = ["bonjour", "mon imprimante ne marche plus", "je veux un remboursement", "où en est mon ticket TK-00456"]
-        start = time.perf_counter()
-        for i in range(200):
-            ms, _ = timed(lambda: http("POST", f"{stack.rasa}/model/parse?token={stack.rasa_token}",
-                                       {"text": texts[i % len(texts)]}))
-            parse.append(ms)
-        results["model_parse"] = {"messages": 200, "p50_ms": round(pct(parse, 50), 1),
-                                  "p95_ms": round(pct(parse, 95), 1),
-                                  "msg_per_s": round(200 / (time.perf_counter() - start), 1)}
+        results["model_parse"] = parse_alone(stack, ["bonjour", "mon imprimante ne marche plus",
+                                                     "je veux un remboursement", "où en est mon ticket TK-00456"])
         results["webhook_1_conversation"] = load(stack, 10, 1)
         results["webhook_10_conversations"] = load(stack, 30, 10)
-        # growth with conversation length
-        first, fiftieth = [], []
-        for _ in range(5):
-            sender = "bench-long-" + uuid.uuid4().hex[:8]
-            for turn in range(50):
-                ms, _ = timed(lambda: stack.say(sender, "bonjour" if turn % 2 else "merci"))
-                if turn == 0:
-                    first.append(ms)
-                if turn == 49:
-                    fiftieth.append(ms)
-        results["turn_1_p50_ms"] = round(statistics.median(first), 1)
-        results["turn_50_p50_ms"] = round(statistics.median(fiftieth), 1)
+        results.update(growth(stack, "bonjour", "merci"))
         # a playbook step vs a plain response; the ticket-creating message
         plain, step, ticket = [], [], []
         for _ in range(20):
