@@ -185,6 +185,8 @@ def _keep_action_server_connections() -> None:
         key = (id(loop), tuple(sorted(self.headers.items())), tuple(sorted(self.basic_auth.items())))
         kept = sessions.get(key)
         if kept is None or kept.loop is not loop or kept.session.closed:
+            for stale in [k for k, v in sessions.items() if v.loop.is_closed()]:
+                del sessions[stale]  # sessions of finished loops (tests run one loop each)
             auth = (aiohttp.BasicAuth(self.basic_auth["username"], self.basic_auth["password"])
                     if self.basic_auth else None)
             kept = sessions[key] = _Kept(aiohttp.ClientSession(
