@@ -105,3 +105,27 @@ def test_a_killed_run_does_not_send_twice_on_restart(database_url, crash):
         else:
             assert len(smtp.messages) <= 1  # recorded before the final dot: never twice
         assert outbox_status(database_url).get("sending", 0) == 0
+
+
+def test_a_run_for_another_day_leaves_a_live_claim_alone(database_url):
+    """The race CI found: run B, started for a later day, took run A's in-flight row back
+    to pending (its lease was measured on B's business clock) and the message left twice."""
+    from numi.clock import utcnow
+    from numi.reminders import outbox
+
+    prepare(database_url, 0)
+    engine = make_engine(database_url)
+    sessions = make_sessionmaker(engine)
+    with sessions() as s, s.begin():
+        s.add(m.OutboxMessage(key="k-live", kind="gentle", channel="email", recipient="a@example.fr",
+                              subject="s", body="b", message_id="<live@numi.support>", status="sending",
+                              claimed_by=outbox._me(), claimed_at=utcnow(), attempts=1))
+        s.add(m.OutboxMessage(key="k-dead", kind="gentle", channel="email", recipient="b@example.fr",
+                              subject="s", body="b", message_id="<dead@numi.support>", status="sending",
+                              claimed_by=f"{outbox.socket.gethostname()}:999999999", claimed_at=utcnow(),
+                              attempts=1))
+    assert outbox.recover(sessions) == 1  # only the dead process's row goes back
+    with sessions() as s:
+        status = dict(s.execute(select(m.OutboxMessage.key, m.OutboxMessage.status)).all())
+    engine.dispose()
+    assert status == {"k-live": "sending", "k-dead": "pending"}

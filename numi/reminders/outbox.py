@@ -88,7 +88,7 @@ def enqueue_template(session: Session, *, key: str, kind: str, channel: str, rec
 def flush(sessions: sessionmaker, mailer: Mailer, now: Optional[datetime] = None, limit: int = 500) -> Dict[str, int]:
     """Deliver pending e-mail/SMS rows whose time has come. Safe to run concurrently."""
     now = now or utcnow()
-    recover(sessions, now)
+    recover(sessions)
     stats = {"sent": 0, "failed": 0, "skipped": 0}
     with sessions() as s:
         ids = list(s.scalars(select(m.OutboxMessage.id).where(
@@ -137,15 +137,18 @@ def _deliver_one(sessions: sessionmaker, mailer: Mailer, row_id: int, now: datet
     return "sent"
 
 
-def recover(sessions: sessionmaker, now: Optional[datetime] = None) -> int:
+def recover(sessions: sessionmaker) -> int:
     """After a crash. A row `sending` whose process is dead (or whose lease ran out)
     never reached its commit point, so the server dropped it: it goes back to
-    pending. A row `committed` was delivered: it is marked sent, never resent."""
-    now = now or utcnow()
+    pending. A row `committed` was delivered: it is marked sent, never resent.
+
+    The lease is wall-clock time, as `claimed_at` is, whatever day the run is for: a run
+    for another day (`reminders run --today`) must not take a live process's row."""
+    wall = utcnow()
     back = 0
     with sessions() as s, s.begin():
         for row in s.scalars(select(m.OutboxMessage).where(m.OutboxMessage.status == "sending")):
-            if not _alive(row.claimed_by or "") or (row.claimed_at and now - row.claimed_at > LEASE):
+            if not _alive(row.claimed_by or "") or (row.claimed_at and wall - row.claimed_at > LEASE):
                 row.status, row.claimed_by = "pending", None
                 back += 1
         s.execute(update(m.OutboxMessage).where(m.OutboxMessage.status == "committed").values(status="sent"))
