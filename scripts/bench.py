@@ -112,6 +112,14 @@ def load(stack, conversations, concurrency, conversation=CONVERSATION):
             "msg_per_s": round(len(lat) / elapsed, 1)}
 
 
+def report(results, name):
+    """Write results/<name> and print it."""
+    out = ROOT / "results" / name
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+
+
 def rss_mb(pid):
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -152,10 +160,7 @@ def main():
         results["rss_mb"] = {"numi_service": rss_mb(stack.pids()[0]), "rasa_server": rss_mb(stack.pids()[1])}
     finally:
         stack.stop()
-    out = ROOT / "results" / "bench.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    print(json.dumps(results, indent=2))
+    report(results, "bench.json")
 
 
 if __name__ == "__main__":

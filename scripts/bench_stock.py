@@ -7,7 +7,6 @@ once into models/stock/ (`rasa init --no-prompt`), then reused. Writes results/b
 """
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -19,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from bench import growth, load, parse_alone, rss_mb  # noqa: E402
+from bench import growth, load, parse_alone, report, rss_mb  # noqa: E402
 from numi.devstack import free_port, http  # noqa: E402
 
 RASA = str(Path(sys.executable).parent / "rasa")
@@ -87,10 +86,7 @@ def main() -> None:
         results["rss_mb"] = rss_mb(bot.proc.pid)
     finally:
         bot.stop()
-    out = ROOT / "results" / "bench-stock.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    print(json.dumps(results, indent=2))
+    report(results, "bench-stock.json")
 
 
 if __name__ == "__main__":
