@@ -107,20 +107,25 @@ def test_rasas_own_store_reads_what_numi_wrote(store, database_url):
     assert [e.type_name for e in back.events] == [e.type_name for e in tracker.events]
 
 
-@pytest.mark.slow
-def test_the_graph_runner_gives_what_dask_gives():
-    """The same model, the same inputs: the cached plan returns what dask returned."""
+@pytest.fixture(scope="module")
+def agent():
     from rasa.core.agent import Agent
-    from rasa.engine.runner.dask import DaskGraphRunner
 
     from numi.devstack import model_path
 
     rasa_ext.speed_up_rasa()
-    agent = Agent.load(model_path())
+    return Agent.load(model_path())
+
+
+@pytest.mark.slow
+def test_the_graph_runner_gives_what_dask_gives(agent):
+    """The same model, the same inputs: the cached plan returns what dask returned."""
+    from rasa.engine.runner.dask import DaskGraphRunner
+
     processor = agent.processor
     runner = processor.graph_runner
     assert isinstance(runner, DaskGraphRunner)
-    dask_run = rasa_ext.dask_graph_run()
+    dask_run = rasa_ext.ORIGINALS["DaskGraphRunner.run"]
 
     async def parse(text):
         from rasa.core.channels.channel import UserMessage
@@ -143,6 +148,28 @@ def test_the_graph_runner_gives_what_dask_gives():
     assert ours.max_confidence_index == theirs.max_confidence_index
     assert ours.probabilities == theirs.probabilities
     assert ours.policy_name == theirs.policy_name
+
+
+@pytest.mark.slow
+def test_rule_matching_stops_where_the_rules_stop_with_the_same_result(agent):
+    """The trained rules, matched against conversations made of their own states (each rule
+    after every other one, so every depth and every partial match occurs): the keys found
+    are the ones Rasa's full walk finds."""
+    from rasa.core.policies.rule_policy import RULES, RULES_FOR_LOOP_UNHAPPY_PATH, RulePolicy
+
+    policy = next(node._component for node in agent.processor.graph_runner._instantiated_nodes.values()
+                  if isinstance(getattr(node, "_component", None), RulePolicy))
+    full = rasa_ext.ORIGINALS["RulePolicy._get_possible_keys"]
+    compared = 0
+    for table in (RULES, RULES_FOR_LOOP_UNHAPPY_PATH):
+        lookup = policy.lookup[table]
+        rules = [policy._rule_key_to_state(k) for k in lookup]
+        for before in rules:
+            for rule in rules:
+                states = before + rule
+                assert policy._get_possible_keys(lookup, states) == full(policy, lookup, states)
+                compared += 1
+    assert compared > 1000
 
 
 async def test_action_server_calls_share_a_connection_and_survive_its_close():
