@@ -71,9 +71,9 @@ def parse_alone(stack, texts, n=200):
 
 
 def growth(stack, odd, even):
-    """Latency of the 1st and the 50th message of five 50-message conversations."""
+    """Latency of the 1st and the 50th message of ten 50-message conversations."""
     first, fiftieth = [], []
-    for _ in range(5):
+    for _ in range(10):
         sender = "bench-long-" + uuid.uuid4().hex[:8]
         for turn in range(50):
             ms, _ = timed(lambda: stack.say(sender, odd if turn % 2 else even))
