@@ -7,8 +7,6 @@ import pytest
 
 from numi.nlu.components import FrenchIntentClassifier, classifier_text
 
-pytestmark = pytest.mark.slow
-
 HOSTILE = ["", " ", "{{7*7}}", "<script>alert(1)</script>", "/greet", "\x00\x07\u202e", "😀" * 50,
            "é" * 100_000, "TK-00456 CLT-00321", "J'AI UN PROBLEME AVEC L'IMPRIMANTE !!!"]
 
@@ -26,6 +24,7 @@ def classifier():
     return found[0]
 
 
+@pytest.mark.slow
 def test_the_fast_path_is_scikit_learns_predict_proba(classifier):
     from numi.nlu.evaluate import load_examples
 
@@ -36,6 +35,7 @@ def test_the_fast_path_is_scikit_learns_predict_proba(classifier):
         assert np.allclose(classifier.probabilities(text), row, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_every_message_gets_a_ranked_intent(classifier):
     from rasa.shared.nlu.training_data.message import Message
 
@@ -46,3 +46,37 @@ def test_every_message_gets_a_ranked_intent(classifier):
         assert m.get("intent")["name"] == ranking[0]["name"]
         assert [r["confidence"] for r in ranking] == sorted((r["confidence"] for r in ranking), reverse=True)
         assert 0.0 <= ranking[-1]["confidence"] <= ranking[0]["confidence"] <= 1.0
+
+
+def _storage(tmp_path, obj=None):
+    import skops.io as sio
+    from rasa.engine.graph import ExecutionContext, GraphSchema
+    from rasa.engine.storage.local_model_storage import LocalModelStorage
+    from rasa.engine.storage.resource import Resource
+
+    storage, resource = LocalModelStorage(tmp_path), Resource("intents")
+    if obj is not None:
+        with storage.write_to(resource) as directory:
+            sio.dump(obj, directory / "intents.skops")
+    return storage, resource, ExecutionContext(GraphSchema({}), "test")
+
+
+def test_a_model_with_unknown_types_is_refused_not_loaded(tmp_path):
+    """A tampered model file (here, a pipeline step that would call os.system) is not run."""
+    import os
+
+    from sklearn.preprocessing import FunctionTransformer
+
+    storage, resource, context = _storage(tmp_path, FunctionTransformer(func=os.system))
+    with pytest.raises(TypeError, match="untrusted"):
+        FrenchIntentClassifier.load(FrenchIntentClassifier.get_default_config(), storage, resource, context)
+
+
+def test_an_untrained_classifier_leaves_messages_alone(tmp_path):
+    from rasa.shared.nlu.training_data.message import Message
+
+    storage, resource, context = _storage(tmp_path)
+    untrained = FrenchIntentClassifier.load(FrenchIntentClassifier.get_default_config(), storage, resource, context)
+    message = Message(data={"text": "bonjour"})
+    untrained.process([message])
+    assert message.get("intent") is None
