@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
 
@@ -89,6 +89,17 @@ def _check_when(when: Any, where: str, themes: Sequence[str]) -> None:
             raise RuleError(f"{where}: condition inconnue « {key} »")
 
 
+def _folded(when: Mapping[str, Any]) -> dict:
+    """The conditions with their keywords folded as messages are (« café » finds « cafe »),
+    once when the rules are read rather than for every message."""
+    out = dict(when)
+    if "keywords" in out:
+        out["keywords"] = [folded_for_themes(w) for w in out["keywords"]]
+    if "any" in out:
+        out["any"] = [_folded(sub) for sub in out["any"]]
+    return out
+
+
 def parse(raw: Mapping[str, Any], themes: Sequence[str], where: str = "rules.yml") -> RuleSet:
     recipients = {}
     for rid, spec in (raw.get("recipients") or {}).items():
@@ -129,7 +140,7 @@ def parse(raw: Mapping[str, Any], themes: Sequence[str], where: str = "rules.yml
         if "crm" in deliver and not spec.get("crm_note"):
             raise RuleError(f"{at}: la livraison crm demande une « crm_note »")
         rules.append(Rule(id=spec["id"], title=spec.get("title") or spec["id"],
-                          description=str(spec.get("description") or ""), when=spec["when"], notify=notify,
+                          description=str(spec.get("description") or ""), when=_folded(spec["when"]), notify=notify,
                           deliver=deliver, task=spec.get("task"), digest=spec.get("digest"),
                           once_per=spec.get("once_per", "conversation"), crm_note=spec.get("crm_note"),
                           crm_tag=spec.get("crm_tag")))
@@ -156,7 +167,7 @@ def matches(when: Mapping[str, Any], facts: Mapping[str, Any]) -> bool:
                 return False
         elif key == "keywords":
             text = facts.get("text_folded") or ""
-            if not any(f" {folded_for_themes(w)} " in f" {text} " for w in want):
+            if not any(f" {w} " in f" {text} " for w in want):  # both folded
                 return False
         elif key in LIST_KEYS:
             if facts.get(key) not in want:

@@ -70,8 +70,8 @@ class MessageSignals:
     intent_confidence: Optional[float] = None
     scenario: Optional[str] = None
     mode: str = "customer"
-    customer: Dict[str, Any] = field(default_factory=dict)
-    folded: str = ""  # the folded text the themes and keyword rules read  # segment, perimeter, satisfaction, recommendation, churn_risk
+    customer: Dict[str, Any] = field(default_factory=dict)  # segment, perimeter, satisfaction, recommendation, churn_risk
+    folded: str = ""  # the folded text the themes and keyword rules read
 
     @property
     def keywords(self) -> List[str]:
