@@ -29,6 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 _PATCHED = False
+# Rasa's own functions that speed_up_rasa replaced, by name, kept for comparison (tests).
+ORIGINALS: dict = {}
 
 
 def speed_up_rasa() -> None:
@@ -49,14 +51,23 @@ def speed_up_rasa() -> None:
     global _PATCHED
     if _PATCHED:
         return
+    _compile_action_response_schema()
+    _memoise_event_types()
+    _domain_emptiness_once()
+    _rules_matched_only_as_deep_as_they_go()
+    _run_graph_without_dask()
+    _keep_action_server_connections()
+    _PATCHED = True
+
+
+def _compile_action_response_schema() -> None:
     from jsonschema import ValidationError
     from jsonschema.validators import validator_for
     from rasa.core.actions.action import RemoteAction
-    from rasa.shared.core.events import Event
 
     schema = RemoteAction.action_response_format_spec()
     validator = validator_for(schema)(schema)
-    original = RemoteAction._validate_action_result
+    original = ORIGINALS["RemoteAction._validate_action_result"] = RemoteAction._validate_action_result
 
     def validate_action_result(self, result):
         try:
@@ -66,7 +77,12 @@ def speed_up_rasa() -> None:
             return original(self, result)  # the original error message
 
     RemoteAction._validate_action_result = validate_action_result
-    resolve = Event.resolve_by_type  # a staticmethod
+
+
+def _memoise_event_types() -> None:
+    from rasa.shared.core.events import Event
+
+    resolve = ORIGINALS["Event.resolve_by_type"] = Event.resolve_by_type  # a staticmethod
     known: dict = {}
 
     def resolve_by_type(type_name, default=None):
@@ -78,11 +94,6 @@ def speed_up_rasa() -> None:
         return cls
 
     Event.resolve_by_type = staticmethod(resolve_by_type)
-    _domain_emptiness_once()
-    _rules_matched_only_as_deep_as_they_go()
-    _run_graph_without_dask()
-    _keep_action_server_connections()
-    _PATCHED = True
 
 
 def _graph_plan(runner: Any, targets: Tuple[str, ...]) -> list:
@@ -113,7 +124,7 @@ def _domain_emptiness_once() -> None:
     empty one to compare them. A loaded domain does not change: answer once per domain."""
     from rasa.shared.core.domain import Domain
 
-    is_empty = Domain.is_empty
+    is_empty = ORIGINALS["Domain.is_empty"] = Domain.is_empty
 
     def once(self: Any) -> bool:
         known = self.__dict__.get("_numi_is_empty")
@@ -141,10 +152,6 @@ def _rules_matched_only_as_deep_as_they_go() -> None:
 
     ORIGINALS["RulePolicy._get_possible_keys"] = RulePolicy._get_possible_keys
     RulePolicy._get_possible_keys = possible_keys
-
-
-# Rasa's own functions that speed_up_rasa replaced, by name, kept for comparison (tests).
-ORIGINALS: dict = {}
 
 
 def _run_graph_without_dask() -> None:
@@ -211,7 +218,7 @@ def _keep_action_server_connections() -> None:
                 connector=aiohttp.TCPConnector(keepalive_timeout=2)), loop)
         return kept
 
-    request = EndpointConfig.request
+    request = ORIGINALS["EndpointConfig.request"] = EndpointConfig.request
 
     async def request_once_more(self: EndpointConfig, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -245,6 +252,13 @@ class NumiTrackerStore(SQLTrackerStore):
                              event_broker=event_broker, login_db=kwargs.get("login_db"))
         # sender_id -> (last event id in the database, tracker, number of its events stored)
         self._cache: "OrderedDict[str, Tuple[Optional[int], Any, int]]" = OrderedDict()
+        # The two statements of every turn, as plain SQL: the ORM's per-call compilation and
+        # unit of work cost more than the statements themselves (README, « Benchmarks »).
+        mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        table = self.SQLEvent.__tablename__
+        self._select_last_id = f"SELECT max(id) FROM {table} WHERE sender_id = {mark}"
+        self._insert_events = (f"INSERT INTO {table} (sender_id, type_name, timestamp, intent_name, action_name, "
+                               f"data) VALUES ({', '.join([mark] * 6)})")
 
     def _sqlite_pragmas(self) -> None:
         def pragmas(dbapi_conn, _record) -> None:
@@ -260,20 +274,8 @@ class NumiTrackerStore(SQLTrackerStore):
         sa.event.listen(self.engine, "connect", pragmas)
         self.sessionmaker = sa.orm.sessionmaker(bind=self.engine)
 
-    # The two statements of every turn, as plain SQL: the ORM's per-call compilation and
-    # unit of work cost more than the statements themselves (README, « Benchmarks »).
-    def _sql(self) -> Tuple[str, str]:
-        if not hasattr(self, "_sql_cache"):
-            mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
-            table = self.SQLEvent.__tablename__
-            self._sql_cache = (
-                f"SELECT max(id) FROM {table} WHERE sender_id = {mark}",
-                f"INSERT INTO {table} (sender_id, type_name, timestamp, intent_name, action_name, data) "
-                f"VALUES ({', '.join([mark] * 6)})")
-        return self._sql_cache
-
     def _last_id(self, conn: Any, sender_id: str) -> Optional[int]:
-        return conn.exec_driver_sql(self._sql()[0], (sender_id,)).scalar()
+        return conn.exec_driver_sql(self._select_last_id, (sender_id,)).scalar()
 
     def _remember(self, sender_id: str, last_id: Optional[int], tracker: Any) -> None:
         self._cache[sender_id] = (last_id, tracker, len(tracker.events))
@@ -312,7 +314,7 @@ class NumiTrackerStore(SQLTrackerStore):
                              data.get("parse_data", {}).get("intent", {}).get("name"), data.get("name"),
                              json.dumps(data)))
             if rows:
-                conn.exec_driver_sql(self._sql()[1], rows)
+                conn.exec_driver_sql(self._insert_events, rows)
             last_id = self._last_id(conn, sender_id)
         self._remember(sender_id, last_id, tracker)
 
