@@ -118,3 +118,21 @@ def stack(tmp_path_factory):
     s = Stack(tmp_path_factory.mktemp("stack")).start()
     yield s
     s.stop()
+
+
+@pytest.fixture(scope="session")
+def agent():
+    """The trained model, loaded in process once (with numi's Rasa speed-ups applied)."""
+    from rasa.core.agent import Agent
+
+    from numi.devstack import model_path
+    from numi.rasa_ext import speed_up_rasa
+
+    speed_up_rasa()
+    return Agent.load(model_path())
+
+
+def components_of(agent, cls) -> list:
+    """The loaded graph components of type `cls` in the agent's model."""
+    return [node._component for node in agent.processor.graph_runner._instantiated_nodes.values()
+            if isinstance(getattr(node, "_component", None), cls)]

@@ -6,20 +6,15 @@ import numpy as np
 import pytest
 
 from numi.nlu.components import FrenchIntentClassifier, classifier_text
+from tests.conftest import components_of
 
 HOSTILE = ["", " ", "{{7*7}}", "<script>alert(1)</script>", "/greet", "\x00\x07\u202e", "😀" * 50,
            "é" * 100_000, "TK-00456 CLT-00321", "J'AI UN PROBLEME AVEC L'IMPRIMANTE !!!"]
 
 
 @pytest.fixture(scope="module")
-def classifier():
-    from rasa.core.agent import Agent
-
-    from numi.devstack import model_path
-
-    agent = Agent.load(model_path())
-    found = [node._component for node in agent.processor.graph_runner._instantiated_nodes.values()
-             if isinstance(getattr(node, "_component", None), FrenchIntentClassifier)]
+def classifier(agent):
+    found = components_of(agent, FrenchIntentClassifier)
     assert len(found) == 1, "config.yml runs FrenchIntentClassifier once"
     return found[0]
 
@@ -32,7 +27,7 @@ def test_the_fast_path_is_scikit_learns_predict_proba(classifier):
     folded = [classifier_text(t) for t in texts]
     expected = classifier.model.predict_proba(folded)
     for text, row in zip(folded, expected):
-        assert np.allclose(classifier.probabilities(text), row, atol=1e-9)
+        assert np.allclose(classifier.linear.probabilities(text), row, atol=1e-9)
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet, UserUtt
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from numi import rasa_ext
+from tests.conftest import components_of
 
 DOMAIN = Domain.from_yaml("""
 version: "3.1"
@@ -107,19 +108,10 @@ def test_rasas_own_store_reads_what_numi_wrote(store, database_url):
     assert [e.type_name for e in back.events] == [e.type_name for e in tracker.events]
 
 
-@pytest.fixture(scope="module")
-def agent():
-    from rasa.core.agent import Agent
-
-    from numi.devstack import model_path
-
-    rasa_ext.speed_up_rasa()
-    return Agent.load(model_path())
-
-
 @pytest.mark.slow
 def test_the_graph_runner_gives_what_dask_gives(agent):
     """The same model, the same inputs: the cached plan returns what dask returned."""
+    from rasa.core.channels.channel import UserMessage
     from rasa.engine.runner.dask import DaskGraphRunner
 
     processor = agent.processor
@@ -127,13 +119,8 @@ def test_the_graph_runner_gives_what_dask_gives(agent):
     assert isinstance(runner, DaskGraphRunner)
     dask_run = rasa_ext.ORIGINALS["DaskGraphRunner.run"]
 
-    async def parse(text):
-        from rasa.core.channels.channel import UserMessage
-        return UserMessage(text, sender_id="g")
-
     for text in ["bonjour", "mon imprimante ne marche plus", "ticket TK-00456 demain à 14h", "", "{{7*7}}"]:
-        message = asyncio.run(parse(text))
-        inputs = {"__message__": [message]}
+        inputs = {"__message__": [UserMessage(text, sender_id="g")]}
         ours = runner.run(inputs=inputs, targets=[processor.model_metadata.nlu_target])
         theirs = dask_run(runner, inputs=inputs, targets=[processor.model_metadata.nlu_target])
         (ours_msg,), (their_msg,) = ours.values(), theirs.values()
@@ -157,8 +144,7 @@ def test_rule_matching_stops_where_the_rules_stop_with_the_same_result(agent):
     are the ones Rasa's full walk finds."""
     from rasa.core.policies.rule_policy import RULES, RULES_FOR_LOOP_UNHAPPY_PATH, RulePolicy
 
-    policy = next(node._component for node in agent.processor.graph_runner._instantiated_nodes.values()
-                  if isinstance(getattr(node, "_component", None), RulePolicy))
+    (policy,) = components_of(agent, RulePolicy)
     full = rasa_ext.ORIGINALS["RulePolicy._get_possible_keys"]
     compared = 0
     for table in (RULES, RULES_FOR_LOOP_UNHAPPY_PATH):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import datetime
-from typing import Any, Dict, List, Text, Tuple
+from typing import Any, Dict, List, NamedTuple, Text
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -61,6 +61,49 @@ def classifier_text(text: str) -> str:
     return DIGIT.sub("0", fold(text))
 
 
+class LinearModel(NamedTuple):
+    """The fitted pipeline as plain arrays, for one message at a time: scikit-learn's
+    predict_proba spends most of a call copying the (features × intents) weights."""
+
+    blocks: list  # per vectorizer: (analyzer, vocabulary, idf, offset of its columns)
+    weights: Any  # features × intents, contiguous
+    bias: Any
+    labels: List[str]
+
+    @classmethod
+    def of(cls, pipeline: Any) -> "LinearModel":
+        import numpy as np
+
+        union, classifier = pipeline.steps[0][1], pipeline.steps[-1][1]
+        blocks, offset = [], 0
+        for _, vectorizer in union.transformer_list:
+            blocks.append((vectorizer.build_analyzer(), vectorizer.vocabulary_, np.array(vectorizer.idf_), offset))
+            offset += len(vectorizer.vocabulary_)
+        return cls(blocks, np.ascontiguousarray(classifier.coef_.T), np.array(classifier.intercept_),
+                   [str(c) for c in classifier.classes_])
+
+    def probabilities(self, text: str) -> Any:
+        """Exactly predict_proba of the pipeline: sublinear TF-IDF per vectorizer, L2-normalised,
+        side by side, then the multinomial softmax."""
+        import numpy as np
+
+        scores = self.bias.copy()
+        for analyze, vocabulary, idf, offset in self.blocks:
+            counts: Dict[int, int] = {}
+            for gram in analyze(text):
+                j = vocabulary.get(gram)
+                if j is not None:
+                    counts[j] = counts.get(j, 0) + 1
+            if not counts:
+                continue
+            index = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
+            values = (1.0 + np.log(np.fromiter(counts.values(), dtype=float, count=len(counts)))) * idf[index]
+            values /= np.sqrt(values @ values)
+            scores += values @ self.weights[index + offset]
+        scores = np.exp(scores - scores.max())
+        return scores / scores.sum()
+
+
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
 class FrenchIntentClassifier(GraphComponent, IntentClassifier):
     """Intent and ranking from the message text alone (no featurizer needed before it)."""
@@ -78,7 +121,7 @@ class FrenchIntentClassifier(GraphComponent, IntentClassifier):
         self.config = config
         self._storage, self._resource = model_storage, resource
         self.model = model
-        self._compiled: Any = self._compile(model) if model is not None else None
+        self.linear = LinearModel.of(model) if model is not None else None
 
     @classmethod
     def create(cls, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
@@ -106,7 +149,7 @@ class FrenchIntentClassifier(GraphComponent, IntentClassifier):
             return self._resource  # nothing to tell apart
         self.model = self._pipeline().fit([classifier_text(e.get(TEXT)) for e in examples],
                                           [e.get(INTENT) for e in examples])
-        self._compiled = self._compile(self.model)
+        self.linear = LinearModel.of(self.model)
         with self._storage.write_to(self._resource) as directory:
             sio.dump(self.model, directory / "intents.skops")
         return self._resource
@@ -127,49 +170,12 @@ class FrenchIntentClassifier(GraphComponent, IntentClassifier):
             return cls(config, model_storage, resource)
         return cls(config, model_storage, resource, model)
 
-    @staticmethod
-    def _compile(model: Any) -> Tuple[list, Any, Any, List[str]]:
-        """The fitted pipeline as plain arrays, for one message at a time: scikit-learn's
-        predict_proba spends most of a call copying the (features × intents) weights."""
-        import numpy as np
-
-        union, classifier = model.steps[0][1], model.steps[-1][1]
-        blocks, offset = [], 0
-        for _, vectorizer in union.transformer_list:
-            blocks.append((vectorizer.build_analyzer(), vectorizer.vocabulary_, np.array(vectorizer.idf_), offset))
-            offset += len(vectorizer.vocabulary_)
-        return (blocks, np.ascontiguousarray(classifier.coef_.T), np.array(classifier.intercept_),
-                [str(c) for c in classifier.classes_])
-
-    def probabilities(self, text: str) -> Any:
-        """Exactly predict_proba of the pipeline: sublinear TF-IDF per vectorizer, L2-normalised,
-        side by side, then the multinomial softmax."""
-        import numpy as np
-
-        blocks, weights, bias, _ = self._compiled
-        scores = bias.copy()
-        for analyze, vocabulary, idf, offset in blocks:
-            counts: Dict[int, int] = {}
-            for gram in analyze(text):
-                j = vocabulary.get(gram)
-                if j is not None:
-                    counts[j] = counts.get(j, 0) + 1
-            if not counts:
-                continue
-            index = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
-            values = (1.0 + np.log(np.fromiter(counts.values(), dtype=float, count=len(counts)))) * idf[index]
-            values /= np.sqrt(values @ values)
-            scores += values @ weights[index + offset]
-        scores = np.exp(scores - scores.max())
-        return scores / scores.sum()
-
     def process(self, messages: List[Message]) -> List[Message]:
-        if self._compiled is None:
+        if self.linear is None:
             return messages
-        labels = self._compiled[3]
         for message in messages:
-            row = self.probabilities(classifier_text(message.get(TEXT) or ""))
-            ranking = sorted(({"name": name, "confidence": float(p)} for name, p in zip(labels, row)),
+            row = self.linear.probabilities(classifier_text(message.get(TEXT) or ""))
+            ranking = sorted(({"name": name, "confidence": float(p)} for name, p in zip(self.linear.labels, row)),
                              key=lambda r: -r["confidence"])
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set("intent_ranking", ranking[: self.config["ranking_length"]], add_to_output=True)
