@@ -58,6 +58,18 @@ def run_conversation(stack, lat, sender=None, conversation=CONVERSATION):
         lat.append(ms)
 
 
+def summary(latencies, elapsed):
+    """p50, p95 (ms) and messages per second of a run that took `elapsed` seconds."""
+    return {"messages": len(latencies), "p50_ms": round(pct(latencies, 50), 1),
+            "p95_ms": round(pct(latencies, 95), 1), "msg_per_s": round(len(latencies) / elapsed, 1)}
+
+
+def server_env():
+    """NUMI_BENCH_ENV="K=V,K2=V2": extra environment for the servers under test."""
+    pairs = [kv.split("=", 1) for kv in os.environ.get("NUMI_BENCH_ENV", "").split(",") if "=" in kv]
+    return dict(pairs)
+
+
 def parse_alone(stack, texts, n=200):
     """POST /model/parse, sequentially, on the same server."""
     parse = []
@@ -66,8 +78,7 @@ def parse_alone(stack, texts, n=200):
         ms, _ = timed(lambda: http("POST", f"{stack.rasa}/model/parse?token={stack.rasa_token}",
                                    {"text": texts[i % len(texts)]}))
         parse.append(ms)
-    return {"messages": n, "p50_ms": round(pct(parse, 50), 1), "p95_ms": round(pct(parse, 95), 1),
-            "msg_per_s": round(n / (time.perf_counter() - start), 1)}
+    return summary(parse, time.perf_counter() - start)
 
 
 def growth(stack, odd, even):
@@ -107,9 +118,7 @@ def load(stack, conversations, concurrency, conversation=CONVERSATION):
         t.start()
     for t in threads:
         t.join()
-    elapsed = time.perf_counter() - start
-    return {"messages": len(lat), "p50_ms": round(pct(lat, 50), 1), "p95_ms": round(pct(lat, 95), 1),
-            "msg_per_s": round(len(lat) / elapsed, 1)}
+    return summary(lat, time.perf_counter() - start)
 
 
 def report(results, name):
@@ -133,7 +142,7 @@ def main():
     model = model_path()
     tmp = Path(tempfile.mkdtemp(prefix="numi-bench-"))
     t0 = time.perf_counter()
-    stack = Stack(tmp, extra_env=dict(os.environ.get("NUMI_BENCH_ENV") and [kv.split("=", 1) for kv in os.environ["NUMI_BENCH_ENV"].split(",")] or [])).start()
+    stack = Stack(tmp, extra_env=server_env()).start()
     startup = time.perf_counter() - t0
     results = {"model": model, "model_mb": round(Path(model).stat().st_size / 1e6, 1),
                "startup_s": round(startup, 1)}

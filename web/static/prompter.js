@@ -47,7 +47,13 @@
     list("card-hints", c.hints || [], function (h) { return el("li", {}, h); });
     list("card-checklist", c.checklist || [], function (x) { return el("li", { class: x.done ? "done" : "todo" }, (x.done ? "☑ " : "☐ ") + x.text); });
     renderActions();
-    if (c.ticket && c.ticket !== lastTicket) { lastTicket = c.ticket; status(P.ticket_opened + " : " + c.ticket); }
+    if (c.ticket && c.ticket !== lastTicket) ticketOpened(c.ticket);
+  }
+
+  // the status line names the call's ticket once, when it is first seen (a late answer repeats nothing)
+  function ticketOpened(ref) {
+    lastTicket = ref;
+    status(P.ticket_opened + " : " + ref);
   }
 
   function showMessages(messages) {
@@ -82,7 +88,7 @@
     const r = await post("/say", { text: text });
     if (!r.ok) { status(r.body && r.body.error || N.T.console.error, true); return; }
     showMessages(r.body.messages);
-    if (r.body.ticket && r.body.ticket.id !== lastTicket) { lastTicket = r.body.ticket.id; status(P.ticket_opened + " : " + r.body.ticket.id); }
+    if (r.body.ticket && r.body.ticket.id !== lastTicket) ticketOpened(r.body.ticket.id);
     $("say").focus();
   }
 
@@ -90,7 +96,7 @@
 
   async function ticket() {
     const r = await post("/ticket", { scenario: scenario(), priority: card && card.priority, subject: card ? card.title : "" });
-    if (r.ok) { lastTicket = r.body.id; status(P.ticket_opened + " : " + r.body.id); } else status(r.body && r.body.error, true);
+    if (r.ok) ticketOpened(r.body.id); else status(r.body && r.body.error, true);
   }
   async function escalate(queue) {
     const r = await post("/escalate", { scenario: scenario(), queue: queue });
