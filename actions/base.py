@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from numi import runtime
+from numi.conversations import proved_identity
 from numi.playbooks.effects import EffectEnv
 from numi.playbooks.engine import Outcome, Parsed, Walker, new_state
 from numi.signals import mood_of
@@ -46,6 +47,13 @@ def conversation_mode(tracker: Tracker) -> str:
     return "customer"
 
 
+def customer_of(tracker: Tracker, idle_seconds: float) -> Optional[str]:
+    """The customer this conversation speaks for: what the channel verified for the latest
+    message, else a proof made in this conversation that has not gone idle
+    (numi/conversations.py). Never a field that the caller could write."""
+    return numi_metadata(tracker).get("customer_id") or proved_identity(tracker.events, idle_seconds)
+
+
 def conversation_env(tracker: Tracker) -> EffectEnv:
     """The effect runner for this conversation: request DB session, customer, mode."""
     services = runtime.get()
@@ -53,7 +61,7 @@ def conversation_env(tracker: Tracker) -> EffectEnv:
     mode = conversation_mode(tracker)
     return EffectEnv(
         session=runtime.session(), settings=services.settings, conversation_id=tracker.sender_id,
-        customer_id=meta.get("customer_id") or tracker.get_slot("customer_id"), mode=mode,
+        customer_id=customer_of(tracker, services.settings.identity_idle_minutes * 60), mode=mode,
         actor=("hotliner:" + meta.get("agent_name", "")) if mode == "agent" else "bot",
         agent_name=meta.get("agent_name", ""), transcript=lambda: transcript(tracker),
         mood=lambda: mood_of([t["text"] for t in transcript(tracker) if t["from"] == "customer"][-5:]),

@@ -11,7 +11,8 @@ from rasa_sdk.types import DomainDict
 from actions.base import NumiAction, conversation_env, emit, playbook_state, signal_slots, walker_for
 from numi import runtime
 
-CARRIED = ("pb_state", "customer_id", "handoff")
+# Not the customer id: a proof of identity does not outlive its session (numi/conversations.py).
+CARRIED = ("pb_state", "handoff")
 
 
 class ActionSessionStart(NumiAction):

@@ -1,5 +1,5 @@
-"""Signed tokens (customer identity, agent-assist sessions, chat session ids) and
-staff bearer tokens (stored hashed, with roles)."""
+"""Signed tokens (customer identity, agent-assist sessions) and staff bearer tokens
+(stored hashed, with roles: numi/access.py). Conversation ids: numi/conversations.py."""
 from __future__ import annotations
 
 import base64
@@ -9,9 +9,6 @@ import json
 import secrets
 import time
 from typing import Any, Dict, Optional
-
-ROLES = ("hotliner", "level2", "supervisor", "trainer", "admin")
-
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
@@ -63,21 +60,6 @@ def agent_token(staff_name: str, role: str, conversation_id: str, secret: str, t
     if customer_id:
         payload["cust"] = customer_id
     return sign(payload, secret, ttl_seconds)
-
-
-def session_id(secret: str) -> str:
-    """A chat session id the browser cannot forge: random part + MAC."""
-    rand = secrets.token_hex(16)
-    mac = hmac.new(secret.encode(), rand.encode(), hashlib.sha256).hexdigest()[:16]
-    return f"{rand}{mac}"
-
-
-def session_id_ok(value: Any, secret: str) -> bool:
-    if not isinstance(value, str) or len(value) != 48:
-        return False
-    rand, mac = value[:32], value[32:]
-    expected = hmac.new(secret.encode(), rand.encode(), hashlib.sha256).hexdigest()[:16]
-    return hmac.compare_digest(mac, expected)
 
 
 def hash_token(token: str) -> str:

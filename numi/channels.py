@@ -9,8 +9,13 @@ names ("rest", "socketio") and URLs. Every customer message goes through
   itself offered in its last turn;
 * removes control characters, normalises Unicode, cuts overlong input (with a
   polite note) and answers empty messages without bothering the model;
-* replaces client metadata by what numi verified: the signed customer token
-  and the signed agent-assist token, minted by the numi service.
+* replaces client metadata by what numi verified: the signed conversation id's
+  owner, the signed customer token and the signed agent-assist token, minted by
+  the numi service.
+
+Before the guard, each channel refuses a conversation id that numi did not issue
+(numi/conversations.py: signed, expiring, for this channel), and counts the message
+against the rate limits of its conversation and of its client address (429).
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 
@@ -32,7 +38,10 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
-from numi import auth
+from numi import auth, conversations
+from numi.ratelimit import Limiter
+from numi.service.http import message as api_message
+from numi.settings import Settings, check_secrets
 
 log = logging.getLogger(__name__)
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
@@ -58,8 +67,36 @@ class Guarded:
     reply_only: Optional[str] = None  # answer this and do not run the bot
 
 
-def _secret() -> str:
-    return os.environ.get("NUMI_SECRET", "dev-secret-change-me")
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Gate:
+    """What both channels check before the guard: the conversation id, the owner, the rates."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.secret = settings.secret
+        self.limiter = Limiter(settings.rate_limits, settings.redis_url)
+
+    def conversation(self, sender_id: Any, channel: str) -> Optional[conversations.Conversation]:
+        return conversations.check(sender_id, self.secret, _now(), channel=channel)
+
+    def within_limits(self, sender_id: str, address: str) -> bool:
+        return self.limiter.hit_all((("conversation", sender_id), ("address", address or "?")))
+
+    def owner_conflict(self, conv: conversations.Conversation, raw_metadata: Any) -> bool:
+        """A customer token for someone else than the conversation's owner."""
+        token = raw_metadata.get("customer_token") if isinstance(raw_metadata, dict) else None
+        if conv.owner is None or token is None:
+            return False
+        claims = auth.verify(token, self.secret, kind="customer")
+        return not claims or claims.get("sub") != conv.owner
+
+
+def _gate() -> Gate:
+    check_secrets()  # outside local mode, refuse to start on default secrets
+    return Gate(Settings.from_env())
 
 
 def clean_text(raw: Any, max_chars: int = MAX_CHARS) -> tuple:
@@ -77,14 +114,16 @@ def clean_text(raw: Any, max_chars: int = MAX_CHARS) -> tuple:
     return text, False
 
 
-def verified_metadata(raw: Any, sender_id: str) -> Dict[str, Any]:
+def verified_metadata(raw: Any, sender_id: str, secret: str, owner: Optional[str] = None) -> Dict[str, Any]:
     """Keep only what numi can verify; everything else from the client is dropped."""
     raw = raw if isinstance(raw, dict) else {}
     numi: Dict[str, Any] = {"mode": "customer"}
-    customer = auth.verify(raw.get("customer_token"), _secret(), kind="customer")
-    if customer:
+    customer = auth.verify(raw.get("customer_token"), secret, kind="customer")
+    if owner:
+        numi["customer_id"] = owner
+    elif customer:
         numi["customer_id"] = customer.get("sub")
-    agent = auth.verify(raw.get("agent_token"), _secret(), kind="agent")
+    agent = auth.verify(raw.get("agent_token"), secret, kind="agent")
     if agent and agent.get("conv") == sender_id:
         numi["mode"] = "agent"
         numi["agent_name"] = str(agent.get("sub") or "")[:80]
@@ -111,9 +150,10 @@ async def _offered_payloads(sender_id: str) -> List[str]:
     return []
 
 
-async def guard(raw_text: Any, raw_metadata: Any, sender_id: str) -> Guarded:
+async def guard(raw_text: Any, raw_metadata: Any, sender_id: str, secret: str,
+                owner: Optional[str] = None) -> Guarded:
     text, truncated = clean_text(raw_text)
-    metadata = verified_metadata(raw_metadata, sender_id)
+    metadata = verified_metadata(raw_metadata, sender_id, secret, owner)
     if not text:
         return Guarded(text="", metadata=metadata, reply_only=channel_text("empty_message"))
     if text.startswith("/") and text not in await _offered_payloads(sender_id):
@@ -136,6 +176,7 @@ class NumiRestInput(RestInput):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
         bp = Blueprint("numi_rest_webhook", __name__)
+        gate = _gate()
 
         @bp.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -152,7 +193,15 @@ class NumiRestInput(RestInput):
             sender_id = body.get("sender")
             if not isinstance(sender_id, str) or not sender_id.strip() or len(sender_id) > 128:
                 return response.json({"error": "« sender » est obligatoire (128 caractères au plus)."}, status=400)
-            guarded = await guard(body.get("message"), body.get("metadata"), sender_id)
+            conv = gate.conversation(sender_id, "rest")
+            if conv is None:  # not issued by numi, expired, or a widget's: nothing is stored
+                return response.json({"error": api_message("unknown_conversation"), "code": "unknown_conversation"},
+                                     status=403)
+            if gate.owner_conflict(conv, body.get("metadata")):
+                return response.json({"error": api_message("owner_mismatch"), "code": "owner_mismatch"}, status=403)
+            if not gate.within_limits(sender_id, request.remote_addr or request.ip):
+                return response.json([{"recipient_id": sender_id, "text": channel_text("rate_limited")}], status=429)
+            guarded = await guard(body.get("message"), body.get("metadata"), sender_id, gate.secret, conv.owner)
             collector = CollectingOutputChannel()
             if guarded.reply_only:
                 await collector.send_text_message(sender_id, guarded.reply_only)
@@ -216,7 +265,7 @@ class NumiSocketIOInput(SocketIOInput):
         sio = AsyncServer(async_mode="sanic", cors_allowed_origins=web_origins())
         bp = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
         self.sio = sio
-        secret = _secret()
+        gate = _gate()
 
         @bp.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -229,12 +278,23 @@ class NumiSocketIOInput(SocketIOInput):
         @sio.on("session_request", namespace=self.namespace)
         async def session_request(sid: Text, data: Optional[Dict]) -> None:
             data = data if isinstance(data, dict) else {}
-            session = data.get("session_id")
-            if not auth.session_id_ok(session, secret):
-                session = auth.session_id(secret)  # a new, unforgeable conversation id
-            await sio.save_session(sid, {"session_id": session})
-            await sio.enter_room(sid, session)
-            await sio.emit("session_confirm", session, room=sid)
+            conv = gate.conversation(data.get("session_id"), "socketio")
+            if conv is None:  # only ids that numi issued (POST /chat/conversations) are joined
+                await sio.emit("session_refused", {"error": channel_text("conversation_refused"),
+                                                   "code": "unknown_conversation"}, room=sid)
+                return
+            # One socket per conversation: a newer one takes it over, the older one is told and let go.
+            for other in list(sio.manager.get_participants(self.namespace or "/", conv.id)):
+                other_sid = other[0] if isinstance(other, tuple) else other
+                if other_sid != sid:
+                    await sio.emit("session_taken_over", {"text": channel_text("conversation_taken_over")},
+                                   room=other_sid)
+                    await sio.leave_room(other_sid, conv.id)
+                    await sio.save_session(other_sid, {})
+                    await sio.disconnect(other_sid)
+            await sio.save_session(sid, {"session_id": conv.id, "owner": conv.owner})
+            await sio.enter_room(sid, conv.id)
+            await sio.emit("session_confirm", conv.id, room=sid)
 
         @sio.on(self.user_message_evt, namespace=self.namespace)
         async def handle_message(sid: Text, data: Any) -> None:
@@ -244,13 +304,29 @@ class NumiSocketIOInput(SocketIOInput):
             if not sender_id:
                 return  # session_request first
             output = NumiSocketIOOutput(sio, self.bot_message_evt)
+            conv = gate.conversation(sender_id, "socketio")
+            if conv is None:  # expired since it was joined
+                await sio.emit("session_refused", {"error": channel_text("conversation_refused"),
+                                                   "code": "unknown_conversation"}, room=sid)
+                return
             metadata = data.get(self.metadata_key, {})
             if isinstance(metadata, str):
                 try:
                     metadata = json.loads(metadata)
                 except ValueError:
                     metadata = {}
-            guarded = await guard(data.get("message"), metadata, sender_id)
+            environ = sio.get_environ(sid, self.namespace) or {}
+            address = str(environ.get("REMOTE_ADDR") or "")
+            request = environ.get("sanic.request")
+            if request is not None:
+                address = request.remote_addr or request.ip or address
+            if gate.owner_conflict(conv, metadata):
+                await output.send_text_message(sender_id, api_message("owner_mismatch"))
+                return
+            if not gate.within_limits(sender_id, address):
+                await output.send_text_message(sender_id, channel_text("rate_limited"))
+                return
+            guarded = await guard(data.get("message"), metadata, sender_id, gate.secret, conv.owner)
             if guarded.reply_only:
                 await output.send_text_message(sender_id, guarded.reply_only)
                 return

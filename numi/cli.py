@@ -14,7 +14,7 @@ from typing import List, Optional
 
 from sqlalchemy import select
 
-from numi import auth
+from numi import access, auth
 from numi.clock import utcnow
 from numi.db import make_engine, make_sessionmaker, session_scope
 from numi.db import models as m
@@ -28,7 +28,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     staff = sub.add_parser("staff").add_subparsers(dest="cmd", required=True)
     create = staff.add_parser("create")
     create.add_argument("--name", required=True)
-    create.add_argument("--role", required=True, choices=auth.ROLES)
+    create.add_argument("--role", required=True, choices=access.ROLES)
     staff.add_parser("list")
     revoke = staff.add_parser("revoke")
     revoke.add_argument("--name", required=True)

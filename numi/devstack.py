@@ -48,23 +48,44 @@ def http(method: str, url: str, body: Any = None, token: Optional[str] = None, r
             return e.code, text
 
 
+TEST_SECRET = "test-secret"
+# Rate limits far above what a test or a benchmark sends from 127.0.0.1; the security
+# tests start a stack with the real defaults (numi/settings.py, RateLimits).
+UNLIMITED = {"NUMI_RATE_CONVERSATION": "100000/second", "NUMI_RATE_ADDRESS": "100000/second",
+             "NUMI_RATE_PUBLIC": "100000/second"}
+
+
+def signed_conversation(secret: str = TEST_SECRET, owner: Optional[str] = None, channel: str = "rest") -> str:
+    """A conversation id as numi issues it (tests that do not exercise POST /chat/conversations)."""
+    from datetime import datetime, timezone
+
+    from numi import conversations
+
+    return conversations.issue(secret, datetime.now(timezone.utc), 3600 * 6, channel=channel, owner=owner).id
+
+
 class Stack:
     """numi service + Rasa server on free ports, sharing a temporary var/ directory."""
 
     def __init__(self, tmp: Path, extra_env: Optional[Dict[str, str]] = None) -> None:
         self.tmp = tmp
-        self.numi_port, self.rasa_port = free_port(), free_port()
+        self.numi_port, self.rasa_port, self.action_port = free_port(), free_port(), free_port()
         self.numi = f"http://127.0.0.1:{self.numi_port}"
         self.rasa = f"http://127.0.0.1:{self.rasa_port}"
+        self.actions = f"http://127.0.0.1:{self.action_port}"
         self.rasa_token = "test-rasa-token"
         self.admin_token = "test-admin-token"
-        self.secret = "test-secret"
+        self.action_token = "test-action-token"
+        self.secret = TEST_SECRET
         self.env = dict(os.environ, PYTHONPATH=str(ROOT), NUMI_SECRET=self.secret, NUMI_ADMIN_TOKEN=self.admin_token,
                         NUMI_RASA_TOKEN=self.rasa_token, NUMI_RASA_URL=self.rasa,
+                        NUMI_ACTION_TOKEN=self.action_token, NUMI_ACTION_PORT=str(self.action_port),
                         NUMI_DATABASE_URL=f"sqlite:///{tmp / 'numi.db'}",
                         NUMI_TRACKER_URL=f"sqlite:///{tmp / 'tracker.db'}",
                         NUMI_MAILBOX_DIR=str(tmp / "mailbox"), NUMI_PORT=str(self.numi_port),
-                        NUMI_ACTION_URL=f"{self.numi}/webhook", NUMI_SCHEDULER="0")
+                        NUMI_ACTION_URL=f"{self.actions}/webhook", NUMI_SCHEDULER="0", **UNLIMITED)
+        for local in ("NUMI_LOCAL", "NUMI_DEMO"):
+            self.env.pop(local, None)
         self.env.update(extra_env or {})
         self.procs = []
 
@@ -77,7 +98,7 @@ class Stack:
         rasa = str(Path(sys.executable).parent / "rasa")
         self.procs.append(subprocess.Popen(
             [rasa, "run", "--model", model, "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
-             "--enable-api", "--auth-token", self.rasa_token, "--port", str(self.rasa_port)],
+             "--enable-api", "--auth-token", self.rasa_token, "--interface", "127.0.0.1", "--port", str(self.rasa_port)],
             cwd=ROOT, env=self.env, stdout=log_rasa, stderr=subprocess.STDOUT))
         deadline = time.time() + 180
         while time.time() < deadline:
@@ -108,6 +129,22 @@ class Stack:
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+    def new_conversation(self, customer_token: Optional[str] = None, channel: str = "rest") -> str:
+        """A conversation id from numi's public endpoint, as the website gets one."""
+        body: Dict[str, Any] = {"channel": channel}
+        if customer_token:
+            body["customer_token"] = customer_token
+        status, reply = http("POST", f"{self.numi}/chat/conversations", body)
+        if status != 201:
+            raise RuntimeError(f"POST /chat/conversations: {status} {reply}")
+        return reply["conversation_id"]
+
+    def staff_token(self, name: str, role: str) -> str:
+        """A staff bearer token, made as an operator makes one (`python -m numi.cli staff create`)."""
+        out = subprocess.run([sys.executable, "-m", "numi.cli", "staff", "create", "--name", name, "--role", role],
+                             cwd=ROOT, env=self.env, capture_output=True, text=True, check=True)
+        return out.stdout.strip().splitlines()[-1]
 
     def say(self, sender: str, message: Any, metadata: Optional[Dict] = None) -> tuple:
         body = {"sender": sender, "message": message}

@@ -28,7 +28,7 @@ def conversations_of(session: Session, customer_id: str) -> Set[str]:
     return {i for i in ids if i}
 
 
-def erase(session: Session, customer_id: str, now: datetime, tracker_engine=None) -> Dict[str, int]:
+def erase(session: Session, customer_id: str, now: datetime, tracker_engine=None, mailbox_dir=None) -> Dict[str, int]:
     """Anonymise everything personal about `customer_id`; keep invoices archived."""
     customer = session.get(m.Customer, customer_id)
     if customer is None:

@@ -52,6 +52,41 @@ class SmtpSettings:
     sender: str = "numi.support <support@numi.support>"
 
 
+DEV_SECRET = "dev-secret-change-me"
+# The secrets a deployment must set (README, « Sécurité »); `make run`'s local mode has defaults.
+REQUIRED_SECRETS = ("NUMI_SECRET", "NUMI_RASA_TOKEN", "NUMI_ACTION_TOKEN")
+
+
+class ConfigurationError(RuntimeError):
+    """A process was started without what it needs (message for the operator, in French)."""
+
+
+def _flag(env: Mapping[str, str], name: str, default: str = "0") -> bool:
+    return env.get(name, default).strip().lower() not in ("0", "false", "no", "")
+
+
+def check_secrets(env: Optional[Mapping[str, str]] = None) -> None:
+    """Outside local mode (NUMI_LOCAL=1, set by `make run`), refuse to start with a missing or
+    default secret: a working default would be a secret everybody knows."""
+    env = os.environ if env is None else env
+    if _flag(env, "NUMI_LOCAL"):
+        return
+    missing = [name for name in REQUIRED_SECRETS if not env.get(name) or env.get(name) == DEV_SECRET]
+    if missing:
+        raise ConfigurationError(
+            "numi refuse de démarrer : " + ", ".join(missing) + " manquant(s). Définissez-les (valeurs longues et "
+            "aléatoires, par exemple « python -c 'import secrets; print(secrets.token_urlsafe(32))' »), ou lancez "
+            "« make run » pour le mode local de démonstration.")
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Rate limits in the `limits` library's notation ("10/10 seconds;60/minute")."""
+    conversation: str = "10/10 seconds;60/minute"  # messages of one conversation
+    address: str = "50/10 seconds;300/minute"  # messages from one client address
+    public: str = "30/minute"  # public endpoints (new conversations, pages) per client address
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -74,7 +109,7 @@ class Settings:
     # Web pages: where browsers reach Rasa's socket.io (default: the page's host, Rasa's port),
     # and whether the demo site offers to sign in as a demo customer.
     rasa_public_url: Optional[str] = None
-    demo_login: bool = True
+    demo_login: bool = False  # NUMI_DEMO=1 only, and only for requests from 127.0.0.1
     # Alerts (seed 002): rules, webhook signing secret, per-recipient rate limit.
     alert_rules: Path = ROOT / "config" / "alerts" / "rules.yml"
     alert_webhook_secret: Optional[str] = None
@@ -82,6 +117,18 @@ class Settings:
     alert_webhooks: Mapping[str, str] = field(default_factory=dict)  # recipient webhook name -> URL
     alert_digest_at: time = time(17, 30)
     alerts_enabled: bool = True
+    # Trust (README, « Sécurité »): the private action listener and its shared secret,
+    # signed conversation ids and how long a proved identity survives idleness.
+    action_host: str = "127.0.0.1"
+    action_port: int = 5056
+    action_token: Optional[str] = None
+    conversation_ttl_hours: int = 24
+    identity_idle_minutes: int = 30
+    customer_token_ttl_minutes: int = 720
+    local_mode: bool = False
+    redis_url: Optional[str] = None
+    rate_limits: RateLimits = field(default_factory=RateLimits)
+    proxies_count: int = 0  # how many reverse proxies in front set X-Forwarded-For (0: trust none)
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None, **overrides) -> "Settings":
@@ -99,7 +146,7 @@ class Settings:
         default_db = f"sqlite:///{ROOT / 'var' / 'numi.db'}"
         settings = cls(
             database_url=env.get("NUMI_DATABASE_URL", default_db),
-            secret=env.get("NUMI_SECRET", "dev-secret-change-me"),
+            secret=env.get("NUMI_SECRET") or DEV_SECRET,
             admin_token=env.get("NUMI_ADMIN_TOKEN") or None,
             rasa_url=env.get("NUMI_RASA_URL", "http://127.0.0.1:5005"),
             rasa_token=env.get("NUMI_RASA_TOKEN") or None,
@@ -116,7 +163,7 @@ class Settings:
             handoff_pickup_minutes=int(env.get("NUMI_HANDOFF_PICKUP_MINUTES", "10")),
             demo_data=env.get("NUMI_DEMO_DATA", "1") not in ("0", "false", "no"),
             rasa_public_url=env.get("NUMI_RASA_PUBLIC_URL") or None,
-            demo_login=env.get("NUMI_DEMO_LOGIN", env.get("NUMI_DEMO_DATA", "1")) not in ("0", "false", "no"),
+            demo_login=_flag(env, "NUMI_DEMO"),
             alert_rules=Path(env.get("NUMI_ALERT_RULES", str(ROOT / "config" / "alerts" / "rules.yml"))),
             alert_webhook_secret=env.get("NUMI_ALERT_WEBHOOK_SECRET") or None,
             alert_rate_per_hour=int(env.get("NUMI_ALERT_RATE_PER_HOUR", "3")),
@@ -124,5 +171,18 @@ class Settings:
                                 if "=" in part),
             alert_digest_at=time.fromisoformat(env.get("NUMI_ALERT_DIGEST_AT", "17:30")),
             alerts_enabled=env.get("NUMI_ALERTS", "1") not in ("0", "false", "no"),
+            action_host=env.get("NUMI_ACTION_HOST", "127.0.0.1"),
+            action_port=int(env.get("NUMI_ACTION_PORT", "5056")),
+            action_token=env.get("NUMI_ACTION_TOKEN") or None,
+            conversation_ttl_hours=int(env.get("NUMI_CONVERSATION_TTL_HOURS", "24")),
+            identity_idle_minutes=int(env.get("NUMI_IDENTITY_IDLE_MINUTES", "30")),
+            customer_token_ttl_minutes=int(env.get("NUMI_CUSTOMER_TOKEN_TTL_MINUTES", "720")),
+            local_mode=_flag(env, "NUMI_LOCAL"),
+            redis_url=env.get("NUMI_REDIS_URL") or None,
+            rate_limits=RateLimits(
+                conversation=env.get("NUMI_RATE_CONVERSATION", RateLimits.conversation),
+                address=env.get("NUMI_RATE_ADDRESS", RateLimits.address),
+                public=env.get("NUMI_RATE_PUBLIC", RateLimits.public)),
+            proxies_count=int(env.get("NUMI_PROXIES_COUNT", "0")),
         )
         return replace(settings, **overrides) if overrides else settings

@@ -17,13 +17,12 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from numi.devstack import Stack, http, model_path  # noqa: E402
+from numi.devstack import Stack, http, model_path, signed_conversation  # noqa: E402
 
 CONVERSATION = [
     "bonjour",
@@ -47,7 +46,7 @@ def timed(fn):
 
 
 def run_conversation(stack, lat, sender=None, conversation=CONVERSATION):
-    sender = sender or "bench-" + uuid.uuid4().hex[:12]
+    sender = sender or signed_conversation()
     reply = []
     for text in conversation:
         if text is None:
@@ -85,7 +84,7 @@ def growth(stack, odd, even):
     """Latency of the 1st and the 50th message of ten 50-message conversations."""
     first, fiftieth = [], []
     for _ in range(10):
-        sender = "bench-long-" + uuid.uuid4().hex[:8]
+        sender = signed_conversation()
         for turn in range(50):
             ms, _ = timed(lambda: stack.say(sender, odd if turn % 2 else even))
             if turn == 0:
@@ -158,7 +157,7 @@ def main():
         # a playbook step vs a plain response; the ticket-creating message
         plain, step, ticket = [], [], []
         for _ in range(20):
-            sender = "bench-step-" + uuid.uuid4().hex[:8]
+            sender = signed_conversation()
             plain.append(timed(lambda: stack.say(sender, "bonjour"))[0])
             ticket.append(timed(lambda: stack.say(sender, "je veux supprimer mon compte et mes données"))[0])
             step.append(timed(lambda: stack.say(sender, "paul.martin@example.fr"))[0])

@@ -4,7 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=.
 export NUMI_SECRET=${NUMI_SECRET:-test-secret}
-export NUMI_ACTION_URL=${NUMI_ACTION_URL:-http://127.0.0.1:5055/webhook}
+export NUMI_RASA_TOKEN=${NUMI_RASA_TOKEN:-test-rasa-token}
+export NUMI_ACTION_TOKEN=${NUMI_ACTION_TOKEN:-test-action-token}
+export NUMI_ACTION_URL=${NUMI_ACTION_URL:-http://127.0.0.1:5056/webhook}
 export PYTHONWARNINGS=ignore
 step() { printf '\n=== %s\n' "$*"; }
 

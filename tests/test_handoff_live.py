@@ -1,12 +1,10 @@
 """Live handoff end to end: socket.io customer, level-2 agent on the staff API."""
 import asyncio
-import subprocess
-import sys
 
 import pytest
 import socketio
 
-from numi.devstack import ROOT, http
+from numi.devstack import http
 
 pytestmark = pytest.mark.slow
 
@@ -14,21 +12,19 @@ pytestmark = pytest.mark.slow
 
 
 def staff_token(stack, name, role):
-    out = subprocess.run([sys.executable, "-m", "numi.cli", "staff", "create", "--name", name, "--role", role],
-                         cwd=ROOT, env=stack.env, capture_output=True, text=True, check=True)
-    return out.stdout.strip().splitlines()[-1]
+    return stack.staff_token(name, role)
 
 
 class Customer:
-    def __init__(self, url):
-        self.url, self.sio, self.inbox, self.session = url, socketio.AsyncClient(), asyncio.Queue(), None
+    def __init__(self, url, session):
+        self.url, self.sio, self.inbox, self.session = url, socketio.AsyncClient(), asyncio.Queue(), session
 
     async def connect(self):
         confirmed = asyncio.get_running_loop().create_future()
         self.sio.on("bot_uttered", lambda data: self.inbox.put_nowait(data))
         self.sio.on("session_confirm", lambda sid: confirmed.set_result(sid) if not confirmed.done() else None)
         await self.sio.connect(self.url, socketio_path="/socket.io", transports=["polling"])
-        await self.sio.emit("session_request", {"session_id": None})
+        await self.sio.emit("session_request", {"session_id": self.session})
         self.session = await asyncio.wait_for(confirmed, 10)
 
     async def say(self, text):
@@ -58,7 +54,7 @@ def texts(msgs):
 async def test_level2_takes_over_and_hands_back(stack):
     level2 = staff_token(stack, "Karim", "level2")
     hotliner = staff_token(stack, "Lea", "hotliner")
-    customer = Customer(stack.rasa)
+    customer = Customer(stack.rasa, stack.new_conversation(channel="socketio"))
     await customer.connect()
     await customer.say("au secours, un rançongiciel chiffre mes fichiers et demande une rançon")
     replies = await customer.replies()
@@ -103,7 +99,7 @@ async def test_level2_takes_over_and_hands_back(stack):
 
 
 async def test_a_forged_session_id_gets_a_new_conversation(stack):
-    customer = Customer(stack.rasa)
+    customer = Customer(stack.rasa, stack.new_conversation(channel="socketio"))
     confirmed = asyncio.get_running_loop().create_future()
     customer.sio.on("session_confirm", lambda sid: confirmed.set_result(sid))
     await customer.sio.connect(stack.rasa, socketio_path="/socket.io", transports=["polling"])

@@ -1,10 +1,9 @@
 """The real thing: Rasa server + numi service, REST channel, staff API."""
-import uuid
 
 import pytest
 
 from numi import auth
-from numi.devstack import http
+from numi.devstack import http, signed_conversation
 
 pytestmark = pytest.mark.slow
 
@@ -12,7 +11,7 @@ pytestmark = pytest.mark.slow
 
 
 def conv() -> str:
-    return "test-" + uuid.uuid4().hex[:10]
+    return signed_conversation()
 
 
 def texts(reply):

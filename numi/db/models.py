@@ -305,6 +305,22 @@ class MessageSignal(Base):
     keywords = Column(JSON, nullable=False, default=list)
 
 
+class AuditEvent(Base):
+    """Who did or tried what, when, from where: every refusal and every sensitive read or
+    action (customer record, erasure, export, tokens). Never the personal data itself."""
+
+    __tablename__ = "audit_events"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    at = Column(DateTime, nullable=False, index=True)
+    actor = Column(String(100), nullable=True)  # "level2:Marc", or None when unauthenticated
+    role = Column(String(12), nullable=True)
+    action = Column(String(80), nullable=False)  # "GET /api/customers/<id>/crm", "erase_customer", ...
+    target = Column(String(128), nullable=True)  # the customer or ticket concerned
+    outcome = Column(String(12), nullable=False)  # "denied" | "unauthenticated" | "allowed"
+    address = Column(String(64), nullable=True)
+    details = Column(JSON, nullable=False, default=dict)
+
+
 class Meta(Base):
     """Small key/value table (demo-data marker, scheduler bookkeeping)."""
 

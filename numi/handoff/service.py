@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from numi import hours
+from numi import access, hours
 from numi.clock import datetime_fr
 from numi.db import models as m
 from numi.playbooks.effects import QUEUE_LABELS
@@ -76,23 +76,18 @@ def record_message(session: Session, handoff_id: int, sender: str, text: str, au
     session.add(m.HandoffMessage(handoff_id=handoff_id, sender=sender, author=author, text=text[:4000], at=now))
 
 
-# Which staff roles may take which queue.
-QUEUE_ROLES = {"level1": {"hotliner", "level2", "supervisor"}, "level2": {"level2", "supervisor"},
-               "supervisor": {"supervisor"}, "cs": {"supervisor"}}
-
-
 class HandoffError(ValueError):
     def __init__(self, message: str, status: int = 409) -> None:
         super().__init__(message)
         self.status = status
 
 
-def can_take(role: str, queue: str) -> bool:
-    return role == "admin" or role in QUEUE_ROLES.get(queue, set())
+def can_take(staff: dict, queue: str) -> bool:
+    return access.queue_allowed(staff, queue)
 
 
 def claim(session: Session, handoff: m.Handoff, staff: dict, now: datetime) -> m.Handoff:
-    if not can_take(staff["role"], handoff.queue):
+    if not can_take(staff, handoff.queue):
         raise HandoffError("cette file n'est pas la vôtre", 403)
     if handoff.status != "waiting":
         raise HandoffError(f"déjà {handoff.status}")

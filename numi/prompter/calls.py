@@ -2,13 +2,13 @@
 agent mode; its id and its signed call token are minted here for one staff member."""
 from __future__ import annotations
 
-import secrets
+from datetime import datetime, timezone
 from typing import Any, Dict, Optional
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from numi import auth
+from numi import auth, conversations
 from numi.db import models as m
 from numi.tickets import service as tickets
 from numi.tickets.lifecycle import QUEUES, Transition, TransitionError, allowed
@@ -23,8 +23,10 @@ class CallError(ValueError):
         self.status = status
 
 
-def start(staff: Dict[str, str], secret: str, customer: Optional[m.Customer] = None) -> Dict[str, Any]:
-    call_id = "call-" + secrets.token_hex(8)
+def start(staff: Dict[str, str], secret: str, customer: Optional[m.Customer] = None,
+          ttl_seconds: int = 4 * 3600) -> Dict[str, Any]:
+    """A new call: a conversation id signed by numi (numi/conversations.py), and the call token."""
+    call_id = conversations.issue(secret, datetime.now(timezone.utc), ttl_seconds, channel="rest").id
     out: Dict[str, Any] = {"call_id": call_id, "call_token": auth.agent_token(
         staff["name"], staff["role"], call_id, secret, customer_id=customer.id if customer is not None else None)}
     if customer is not None:

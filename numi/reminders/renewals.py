@@ -2,11 +2,12 @@
 `renewal_reminder` playbook once (EXTERNAL_subscription_expiring), by chat and e-mail."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Dict, List
 
 from sqlalchemy import select, update
 
+from numi import conversations
 from numi.db import models as m
 from numi.reminders import outbox
 
@@ -20,8 +21,13 @@ def due(session, today: date) -> List[m.Subscription]:
         m.Subscription.expires_on <= today + timedelta(days=WINDOW[1])).order_by(m.Subscription.expires_on)))
 
 
-def conversation_id(sub: m.Subscription) -> str:
-    return f"renewal-{sub.customer_id}-{sub.expires_on:%Y%m%d}"
+CONVERSATION_TTL = 31 * 86400  # the renewal chat stays open until the subscription has expired
+
+
+def conversation_id(sub: m.Subscription, secret: str, now: datetime) -> str:
+    """A conversation signed by numi, owned by the customer (numi/conversations.py)."""
+    return conversations.issue(secret, now.replace(tzinfo=timezone.utc), CONVERSATION_TTL, channel="rest",
+                               owner=sub.customer_id).id
 
 
 async def run(services, today: date, now: datetime, client) -> List[Dict]:
@@ -38,7 +44,7 @@ async def run(services, today: date, now: datetime, client) -> List[Dict]:
                 continue  # another run started it
             sub = s.get(m.Subscription, sub_id)
             customer = s.get(m.Customer, sub.customer_id)
-            conv = conversation_id(sub)
+            conv = conversation_id(sub, services.settings.secret, now)
             if customer is not None and customer.email:
                 outbox.enqueue_template(s, key=f"renewal:{sub.id}:{sub.expires_on}", kind="renewal",
                                         channel="email", recipient=customer.email, template="renewal",

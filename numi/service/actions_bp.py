@@ -1,4 +1,5 @@
-"""POST /webhook: the rasa-sdk action-server protocol, inside the numi service."""
+"""POST /webhook: the rasa-sdk action-server protocol, on the numi service's private
+listener (numi/service/app.py checks Rasa's shared secret before this runs)."""
 from __future__ import annotations
 
 import logging
@@ -6,6 +7,9 @@ import logging
 from rasa_sdk.executor import ActionExecutor
 from rasa_sdk.interfaces import ActionExecutionRejection, ActionNotFoundException
 from sanic import Blueprint, response
+
+from numi.service import schemas
+from numi.service.http import body_of
 
 log = logging.getLogger(__name__)
 bp = Blueprint("actions")
@@ -22,9 +26,8 @@ def executor() -> ActionExecutor:
 
 @bp.post("/webhook")
 async def webhook(request):
+    body_of(request, schemas.ActionCall)  # 400 / 422 before any action runs
     action_call = request.json
-    if not isinstance(action_call, dict):
-        return response.json({"error": "expected a JSON object"}, status=400)
     try:
         result = await executor().run(action_call)
     except ActionExecutionRejection as e:

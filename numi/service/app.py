@@ -1,74 +1,34 @@
-"""`create_app(settings)`: the numi service. Resources open in startup listeners."""
+"""`create_app(settings)`: the numi service. One Sanic app on two listeners: the public one
+(pages, chat, staff API) on NUMI_HOST:NUMI_PORT, and the private one of the custom actions
+(the rasa-sdk protocol) on `settings.action_host:action_port` (127.0.0.1:5056 by default).
+Resources open in startup listeners; one database session per request."""
 from __future__ import annotations
 
+import hmac
 import logging
+import os
+import subprocess
+import sys
 from typing import Optional
 
 from sanic import Sanic
 from sanic.request import Request
 
-from numi import runtime
+from numi import audit, runtime
+from numi.clock import utcnow
+from numi.ratelimit import Limiter
+from numi.service.http import InvalidBody, client_address, error, invalid_body_response
 from numi.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Optional[Settings] = None, name: str = "numi") -> Sanic:
-    settings = settings or Settings.from_env()
-    app = Sanic(name)
-    app.config.REQUEST_MAX_SIZE = 2_000_000
-    app.config.FALLBACK_ERROR_FORMAT = "json"
-    app.ctx.settings = settings
-
-    from numi.service.actions_bp import bp as actions_bp
-    from numi.service.api import bp as api_bp
-    from numi.service.health import bp as health_bp
-    from numi.service.prompter_bp import bp as prompter_bp
-    from numi.service.trainer_bp import bp as trainer_bp
-    from numi.service.web import bp as web_bp
-
-    app.blueprint(health_bp)
-    app.blueprint(actions_bp)
-    app.blueprint(api_bp)
-    app.blueprint(prompter_bp)
-    app.blueprint(trainer_bp)
-    app.blueprint(web_bp)
-
-    @app.listener("before_server_start")
-    async def open_resources(app: Sanic, _loop) -> None:
-        app.ctx.services = runtime.init(app.ctx.settings)
-
-    @app.listener("after_server_start")
-    async def start_scheduler(app: Sanic, _loop) -> None:
-        if app.ctx.settings.scheduler_enabled:
-            from numi.service.scheduler import loop
-
-            app.add_task(loop(app))
-        if app.ctx.settings.alerts_enabled:  # a niced process of its own (numi/alerts/worker.py)
-            import os
-            import subprocess
-            import sys
-
-            app.ctx.alerts_worker = subprocess.Popen([sys.executable, "-m", "numi.alerts.worker"],
-                                                     preexec_fn=lambda: os.nice(10))
-
-    @app.listener("before_server_stop")
-    async def stop_workers(app: Sanic, _loop) -> None:
-        worker = getattr(app.ctx, "alerts_worker", None)
-        if worker is not None:
-            worker.terminate()
-            try:
-                worker.wait(timeout=10)
-            except Exception:
-                worker.kill()
-
-    @app.listener("after_server_stop")
-    async def close_resources(app: Sanic, _loop) -> None:
-        runtime.close()
+def _per_request_sessions(app: Sanic) -> None:
+    """One database session per request: committed below 400, rolled back otherwise."""
 
     @app.middleware("request")
     async def open_session(request: Request) -> None:
-        request.ctx.db = runtime.get().sessions()
+        request.ctx.db = request.app.ctx.services.sessions()
         request.ctx.token = runtime.bind_session(request.ctx.db)
 
     @app.middleware("response")
@@ -84,5 +44,107 @@ def create_app(settings: Optional[Settings] = None, name: str = "numi") -> Sanic
                 db.close()
                 runtime.unbind_session(request.ctx.token)
                 request.ctx.db = None
+
+
+def _errors(app: Sanic) -> None:
+    app.error_handler.add(InvalidBody, invalid_body_response)
+
+    def unexpected(request, exc: Exception):
+        status = getattr(exc, "status_code", 500)
+        if isinstance(status, int) and 400 <= status < 500:
+            return error("invalid_json", status) if status == 400 else app.error_handler.default(request, exc)
+        log.error("unexpected error on %s %s: %s", request.method, request.path, type(exc).__name__)
+        return error("internal", 500)
+
+    app.error_handler.add(Exception, unexpected)
+
+
+def _base_app(settings: Settings, name: str) -> Sanic:
+    app = Sanic(name)
+    app.config.REQUEST_MAX_SIZE = 2_000_000
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.config.PROXIES_COUNT = settings.proxies_count
+    app.ctx.settings = settings
+    _errors(app)
+    return app
+
+
+ACTION_PATHS = ("/webhook", "/actions")
+
+
+def _two_listeners(app: Sanic) -> None:
+    """The custom actions answer only on the private listener, and only to calls that carry
+    Rasa's shared secret; the public listener does not serve them at all (404)."""
+    settings: Settings = app.ctx.settings
+    expected = f"Bearer {settings.action_token}".encode() if settings.action_token else None
+
+    @app.middleware("request")
+    async def listener_of_the_route(request: Request):
+        private = request.conn_info is not None and request.conn_info.server_port == settings.action_port
+        is_action = request.path in ACTION_PATHS
+        if private != is_action:
+            return error("not_found", 404)
+        if private:
+            given = request.headers.get("authorization", "").encode()
+            if expected is None or not hmac.compare_digest(given, expected):
+                audit.record(request.app.ctx.services.sessions, utcnow(), f"{request.method} {request.path}",
+                             "unauthenticated", address=client_address(request), details={"listener": "actions"})
+                return error("action_unauthorized", 401)
+
+
+def create_app(settings: Optional[Settings] = None, name: str = "numi", with_actions: bool = True) -> Sanic:
+    settings = settings or Settings.from_env()
+    app = _base_app(settings, name)
+
+    from numi.service.api import bp as api_bp
+    from numi.service.chat_bp import bp as chat_bp
+    from numi.service.customers_bp import bp as customers_bp
+    from numi.service.health import bp as health_bp
+    from numi.service.prompter_bp import bp as prompter_bp
+    from numi.service.trainer_bp import bp as trainer_bp
+    from numi.service.web import bp as web_bp
+
+    from numi.service.actions_bp import bp as actions_bp
+
+    _two_listeners(app)  # first: nothing else runs for a request on the wrong listener
+    for blueprint in (health_bp, chat_bp, api_bp, customers_bp, prompter_bp, trainer_bp, web_bp, actions_bp):
+        app.blueprint(blueprint)
+    _per_request_sessions(app)
+
+    @app.listener("before_server_start")
+    async def open_resources(app: Sanic, _loop) -> None:
+        app.ctx.services = runtime.init(app.ctx.settings)
+        app.ctx.limiter = Limiter(app.ctx.settings.rate_limits, app.ctx.settings.redis_url)
+
+    @app.listener("after_server_start")
+    async def start_actions_and_workers(app: Sanic, _loop) -> None:
+        s = app.ctx.settings
+        if with_actions:  # the same app on a second, private socket (the app is already started)
+            app.ctx.actions_server = await app.create_server(  # listening once awaited
+                host=s.action_host, port=s.action_port, access_log=False, return_asyncio_server=True)
+        if s.scheduler_enabled:
+            from numi.service.scheduler import loop
+
+            app.add_task(loop(app))
+        if s.alerts_enabled:  # a niced process of its own (numi/alerts/worker.py)
+            app.ctx.alerts_worker = subprocess.Popen([sys.executable, "-m", "numi.alerts.worker"],
+                                                     preexec_fn=lambda: os.nice(10))
+
+    @app.listener("before_server_stop")
+    async def stop_workers(app: Sanic, _loop) -> None:
+        server = getattr(app.ctx, "actions_server", None)
+        if server is not None:
+            server.close()
+        worker = getattr(app.ctx, "alerts_worker", None)
+        if worker is not None:
+            worker.terminate()
+            try:
+                worker.wait(timeout=10)
+            except Exception:
+                worker.kill()
+
+    @app.listener("after_server_stop")
+    async def close_resources(app: Sanic, _loop) -> None:
+        runtime.close()
 
     return app

@@ -1,15 +1,16 @@
-"""Staff bearer tokens and roles for the /api endpoints."""
+"""Staff bearer tokens and roles for the /api endpoints; every refusal is audited."""
 from __future__ import annotations
 
 import hmac
 from functools import wraps
 from typing import Optional
 
-from sanic import response
 from sqlalchemy import select
 
-from numi import auth
+from numi import audit, auth
+from numi.clock import utcnow
 from numi.db import models as m
+from numi.service.http import client_address, error
 
 
 def staff_from_request(request) -> Optional[dict]:
@@ -27,18 +28,35 @@ def staff_from_request(request) -> Optional[dict]:
     return {"name": row.name, "role": row.role} if row else None
 
 
+def audit_request(request, outcome: str, target: Optional[str] = None, action: Optional[str] = None,
+                  **details) -> None:
+    """Write who tried what on this request, in a transaction of its own."""
+    staff = getattr(request.ctx, "staff", None) or {}
+    audit.record(request.app.ctx.services.sessions, utcnow(), action or f"{request.method} {request.path}",
+                 outcome, actor=f"{staff['role']}:{staff['name']}" if staff else None, role=staff.get("role"),
+                 target=target, address=client_address(request), details=details)
+
+
+def deny(request, key: str = "forbidden", status: int = 403, target: Optional[str] = None):
+    """Refuse (403 by default) and leave a trace."""
+    audit_request(request, "denied", target=target)
+    return error(key, status)
+
+
 def require(*roles: str):
-    """401 without a valid token, 403 with a role not in `roles` (admin always passes)."""
+    """401 without a valid token, 403 with a role not in `roles` (admin always passes);
+    both are audited."""
 
     def deco(handler):
         @wraps(handler)
         async def wrapped(request, *args, **kwargs):
             staff = staff_from_request(request)
             if staff is None:
-                return response.json({"error": "authentification requise"}, status=401)
-            if staff["role"] != "admin" and staff["role"] not in roles:
-                return response.json({"error": "accès refusé"}, status=403)
+                audit_request(request, "unauthenticated")
+                return error("unauthenticated", 401)
             request.ctx.staff = staff
+            if staff["role"] != "admin" and staff["role"] not in roles:
+                return deny(request)
             return await handler(request, *args, **kwargs)
 
         return wrapped

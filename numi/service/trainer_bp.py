@@ -10,11 +10,14 @@ from sanic import Blueprint, response
 
 from numi import replay
 from numi.replay.anonymise import customer_names
-from numi.service.api import _bad, _body
+from numi.access import TRAINING
+from numi.service import schemas
+from numi.service.api import _bad
 from numi.service.auth import require
+from numi.service.http import body_of
 
 bp = Blueprint("trainer", url_prefix="/api/trainer")
-ROLES = ("trainer", "supervisor")
+ROLES = TRAINING
 STORY_QUIZ = "story:"
 
 
@@ -87,14 +90,14 @@ async def _full_quiz(request, quiz_id: str):
 @require(*ROLES)
 async def answer(request, quiz_id: str):
     """One answer checked: right or wrong, the right letter and the explanation."""
-    body = _body(request) or {}
+    body = body_of(request, schemas.QuizAnswer)
     full, error = await _full_quiz(request, quiz_id)
     if error:
         return error
-    index = body.get("index")
-    if not isinstance(index, int) or not 0 <= index < len(full["questions"]):
-        return _bad("« index » : le numéro d'une question du quiz")
-    result = replay.score({**full, "questions": [full["questions"][index]]}, [body.get("given")])
+    index = body.index
+    if not 0 <= index < len(full["questions"]):
+        return _bad("« index » : le numéro d'une question du quiz", 422)
+    result = replay.score({**full, "questions": [full["questions"][index]]}, [body.given])
     detail = result["details"][0]
     return response.json({"index": index, "correct": detail["correct"], "answer": detail["answer"],
                           "explanation": detail["explanation"]})
@@ -103,7 +106,8 @@ async def answer(request, quiz_id: str):
 @bp.post("/quizzes/<quiz_id:path>/score")
 @require(*ROLES)
 async def score(request, quiz_id: str):
+    body = body_of(request, schemas.QuizAnswers)
     full, error = await _full_quiz(request, quiz_id)
     if error:
         return error
-    return response.json(replay.score(full, (_body(request) or {}).get("answers")))
+    return response.json(replay.score(full, body.answers))

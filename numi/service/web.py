@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from numi import auth
 from numi.db import models as m
+from numi.service.http import client_address
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TEMPLATES = ROOT / "templates" / "web"
@@ -25,6 +26,7 @@ SOCKET_IO_CLIENT = ROOT / "web" / "node_modules" / "socket.io-client" / "dist" /
 
 bp = Blueprint("web")
 bp.static("/static", str(STATIC), name="static")
+LOOPBACK = ("127.0.0.1", "::1")
 CONSOLE_PAGES = {"prompteur": "prompter", "files": "queues", "formation": "trainer"}
 
 
@@ -64,12 +66,12 @@ def _page(request, template: str, rasa: Optional[str] = None, **context: Any):
 
 @bp.get("/")
 async def site(request):
-    """numi's website, as a customer sees it, with the chat widget. In demo mode the
-    site can sign in as a demo customer: the widget then carries their signed token,
-    as the real website would after its own login."""
+    """numi's website, as a customer sees it, with the chat widget. In demo mode (NUMI_DEMO=1,
+    and only for a browser on this machine) the site can sign in as a demo customer: the
+    widget then carries their signed token, as the real website would after its own login."""
     settings = request.app.ctx.settings
     customer, token, demo_customers = None, None, []
-    if settings.demo_login:
+    if settings.demo_login and client_address(request) in LOOPBACK:
         from numi.db.demo_history import PREFIX
 
         rows = request.ctx.db.scalars(select(m.Customer).where(m.Customer.erased_at.is_(None),

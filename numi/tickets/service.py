@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Dict, Iterable, Optional
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from numi.clock import utcnow
@@ -64,6 +64,7 @@ def open_ticket(
     queue: Optional[str] = None,
     data: Optional[Dict[str, Any]] = None,
     now: Optional[datetime] = None,
+    number: Optional[int] = None,
 ) -> Ticket:
     if priority is not None and priority not in lifecycle.PRIORITIES:
         raise TransitionError(f"priorité inconnue : {priority}")
@@ -83,7 +84,13 @@ def open_ticket(
         updated_at=now,
     )
     session.add(ticket)
+    if number is not None:  # imported from another helpdesk: it keeps its number
+        ticket.number = number
     session.flush()  # the database assigns the number: unique under concurrency
+    if number is not None and session.get_bind().dialect.name == "postgresql":
+        # numbers the sequence hands out later must not collide with an imported one
+        session.execute(text("SELECT setval(pg_get_serial_sequence('tickets', 'number'), "
+                             "(SELECT max(number) FROM tickets))"))
     record(session, ticket, actor=actor, event="created", at=now, to_status="new",
            details={"scenario": scenario, "priority": priority})
     return ticket

@@ -74,8 +74,36 @@
   const socket = io(box.dataset.socketUrl, { path: "/socket.io", autoConnect: false, reconnectionDelayMax: 3000 });
   let everConnected = false;
 
-  socket.on("connect", function () {
-    socket.emit("session_request", { session_id: state.session });
+  // A conversation id signed by numi (POST /chat/conversations); the socket joins only that.
+  async function newConversation() {
+    const body = { channel: "socketio" };
+    if (customerToken) body.customer_token = customerToken;
+    const resp = await fetch("/chat/conversations", { method: "POST", headers: { "Content-Type": "application/json" },
+                                                      body: JSON.stringify(body) });
+    if (!resp.ok) throw new Error("conversation " + resp.status);
+    return (await resp.json()).conversation_id;
+  }
+  async function join() {
+    try {
+      if (!state.session) { state.session = await newConversation(); save(); }
+      socket.emit("session_request", { session_id: state.session });
+    } catch (e) {
+      statusEl.textContent = T.reconnecting;
+      setTimeout(join, 3000);
+    }
+  }
+  socket.on("connect", join);
+  socket.on("session_refused", function () {
+    // expired, or from another site: start afresh with a new conversation
+    state = { session: null, log: [], human: false };
+    save();
+    render();
+    join();
+  });
+  socket.on("session_taken_over", function (msg) {
+    statusEl.textContent = (msg && msg.text) || T.reconnecting;
+    statusEl.className = "chat-status offline";
+    input.disabled = true;
   });
   socket.on("session_confirm", function (sid) {
     const id = typeof sid === "string" ? sid : (sid && sid.session_id);

@@ -1,0 +1,40 @@
+"""The audit trail: every denied attempt and every sensitive read or action, written in a
+transaction of its own (it survives the request's rollback). It names who, what, when, from
+where and the target's id; never personal data, never a token."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Dict, Optional
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from numi.db import models as m
+
+OUTCOMES = ("allowed", "denied", "unauthenticated")
+
+
+def record(sessions: sessionmaker, at: datetime, action: str, outcome: str, actor: Optional[str] = None,
+           role: Optional[str] = None, target: Optional[str] = None, address: Optional[str] = None,
+           details: Optional[Dict[str, Any]] = None) -> None:
+    if outcome not in OUTCOMES:
+        raise ValueError(outcome)
+    with sessions() as session:
+        session.add(m.AuditEvent(at=at, actor=(actor or None) and actor[:100], role=role, action=action[:80],
+                                 target=(target or None) and str(target)[:128], outcome=outcome,
+                                 address=(address or None) and address[:64], details=details or {}))
+        session.commit()
+
+
+def recent(session: Session, limit: int = 100, outcome: Optional[str] = None,
+           actor: Optional[str] = None, target: Optional[str] = None) -> list:
+    q = select(m.AuditEvent).order_by(m.AuditEvent.id.desc()).limit(limit)
+    if outcome:
+        q = q.where(m.AuditEvent.outcome == outcome)
+    if actor:
+        q = q.where(m.AuditEvent.actor == actor)
+    if target:
+        q = q.where(m.AuditEvent.target == target)
+    return [{"id": e.id, "at": m.as_iso(e.at), "actor": e.actor, "role": e.role, "action": e.action,
+             "target": e.target, "outcome": e.outcome, "address": e.address, "details": e.details}
+            for e in session.scalars(q)]
