@@ -79,7 +79,7 @@ def issue(secret: str, now: datetime, ttl_seconds: int, channel: str = "rest",
 def check(value: Any, secret: str, now: datetime, channel: Optional[str] = None) -> Optional[Conversation]:
     """The conversation `value` names, if numi issued it, it has not expired, and it is for
     `channel` (when given). Never raises."""
-    if not isinstance(value, str) or len(value) > MAX_LENGTH:
+    if not isinstance(value, str) or len(value) > MAX_LENGTH or not value.isascii():
         return None
     parts = value.split(".")
     if len(parts) != 6 or parts[0] != VERSION:

@@ -88,18 +88,16 @@ class Stack:
             self.env.pop(local, None)
         self.env.update(extra_env or {})
         self.procs = []
+        self.with_rasa = True
 
-    def start(self) -> "Stack":
-        model = model_path()
+    def start(self, rasa: bool = True) -> "Stack":
+        """Both servers; with `rasa=False` the numi service alone (endpoints that need no model)."""
+        self.with_rasa = rasa
         log_numi = open(self.tmp / "numi.log", "w")
-        log_rasa = open(self.tmp / "rasa.log", "w")
         self.procs.append(subprocess.Popen([sys.executable, "-m", "numi.service"], cwd=ROOT, env=self.env,
                                            stdout=log_numi, stderr=subprocess.STDOUT))
-        rasa = str(Path(sys.executable).parent / "rasa")
-        self.procs.append(subprocess.Popen(
-            [rasa, "run", "--model", model, "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
-             "--enable-api", "--auth-token", self.rasa_token, "--interface", "127.0.0.1", "--port", str(self.rasa_port)],
-            cwd=ROOT, env=self.env, stdout=log_rasa, stderr=subprocess.STDOUT))
+        if rasa:
+            self._start_rasa()
         deadline = time.time() + 180
         while time.time() < deadline:
             if all(p.poll() is None for p in self.procs) and self.ready():
@@ -108,13 +106,23 @@ class Stack:
                 break
             time.sleep(0.5)
         self.stop()
-        raise RuntimeError("servers did not start:\n" + (self.tmp / "numi.log").read_text()[-3000:]
-                           + (self.tmp / "rasa.log").read_text()[-3000:])
+        logs = [self.tmp / "numi.log"] + ([self.tmp / "rasa.log"] if rasa else [])
+        raise RuntimeError("servers did not start:\n" + "".join(f.read_text()[-3000:] for f in logs))
+
+    def _start_rasa(self) -> None:
+        model = model_path()
+        log_rasa = open(self.tmp / "rasa.log", "w")
+        rasa = str(Path(sys.executable).parent / "rasa")
+        self.procs.append(subprocess.Popen(
+            [rasa, "run", "--model", model, "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
+             "--enable-api", "--auth-token", self.rasa_token, "--interface", "127.0.0.1", "--port", str(self.rasa_port)],
+            cwd=ROOT, env=self.env, stdout=log_rasa, stderr=subprocess.STDOUT))
 
     def ready(self) -> bool:
         try:
             return (http("GET", f"{self.numi}/health", timeout=2)[0] == 200
-                    and http("GET", f"{self.rasa}/status?token={self.rasa_token}", timeout=2)[0] == 200)
+                    and (not self.with_rasa
+                         or http("GET", f"{self.rasa}/status?token={self.rasa_token}", timeout=2)[0] == 200))
         except OSError:
             return False
 

@@ -250,6 +250,9 @@ class NumiTrackerStore(SQLTrackerStore):
             super().__init__(domain=domain, dialect=dialect, host=url.host, port=url.port,
                              db=url.database, username=url.username, password=url.password,
                              event_broker=event_broker, login_db=kwargs.get("login_db"))
+        if url.get_backend_name() != "sqlite":  # failing statements must not log their values
+            self.engine = sa.create_engine(self.engine.url, hide_parameters=True, pool_pre_ping=True)
+            self.sessionmaker = sa.orm.sessionmaker(bind=self.engine)
         # sender_id -> (last event id in the database, tracker, number of its events stored)
         self._cache: "OrderedDict[str, Tuple[Optional[int], Any, int]]" = OrderedDict()
         # The two statements of every turn, as plain SQL: the ORM's per-call compilation and
@@ -269,7 +272,7 @@ class NumiTrackerStore(SQLTrackerStore):
             cur.close()
 
         # SQLAlchemy 1.4 opens a new SQLite connection per session (NullPool): keep a pool instead
-        self.engine = sa.create_engine(self.engine.url, poolclass=sa.pool.QueuePool, pool_size=5,
+        self.engine = sa.create_engine(self.engine.url, poolclass=sa.pool.QueuePool, pool_size=5, hide_parameters=True,
                                        connect_args={"check_same_thread": False, "timeout": 30})
         sa.event.listen(self.engine, "connect", pragmas)
         self.sessionmaker = sa.orm.sessionmaker(bind=self.engine)

@@ -28,7 +28,7 @@ def main(every: float = 2.0) -> None:
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     services = runtime.init(Settings.from_env())
-    tracker = create_engine(tracker_url(), future=True)
+    tracker = create_engine(tracker_url(), future=True, hide_parameters=True)
     try:
         warm_up(services)
         while not stop and os.getppid() == parent:

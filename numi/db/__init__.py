@@ -12,7 +12,8 @@ from sqlalchemy.pool import QueuePool
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite files get WAL and a busy timeout."""
+    """An engine for `url`; SQLite files get WAL and a busy timeout. A failing statement's
+    bound values (personal data) are never put into its error message or the logs."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -23,7 +24,7 @@ def make_engine(url: str) -> Engine:
             url,
             connect_args={"timeout": 30, "check_same_thread": False},
             poolclass=QueuePool, pool_size=5, max_overflow=10,
-            future=True,
+            future=True, hide_parameters=True,
         )
 
         @event.listens_for(engine, "connect")
@@ -44,7 +45,7 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, future=True)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, future=True, hide_parameters=True)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:

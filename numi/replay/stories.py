@@ -451,7 +451,7 @@ def _tracker_engine(url: Optional[str]) -> Iterator[Optional[Any]]:
         if not parsed.database or parsed.database == ":memory:" or not Path(parsed.database).exists():
             yield None
             return
-    engine = sa.create_engine(url, future=True, poolclass=sa.pool.NullPool)
+    engine = sa.create_engine(url, future=True, poolclass=sa.pool.NullPool, hide_parameters=True)
     try:
         yield engine
     finally:

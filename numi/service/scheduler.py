@@ -30,11 +30,11 @@ def gdpr_tick(services, now: datetime) -> int:
         due = gdpr.due_erasures(s, today)
     if not due:
         return 0
-    engine = create_engine(tracker_url())
+    engine = create_engine(tracker_url(), hide_parameters=True)
     try:
         for customer_id in due:
             with services.sessions() as s, s.begin():
-                gdpr.erase(s, customer_id, now, tracker_engine=engine)
+                gdpr.erase(s, customer_id, now, tracker_engine=engine, mailbox_dir=services.settings.mailbox_dir)
     finally:
         engine.dispose()
     return len(due)
