@@ -1,6 +1,9 @@
-"""The audit trail: every denied attempt and every sensitive read or action, written in a
-transaction of its own (it survives the request's rollback). It names who, what, when, from
-where and the target's id; never personal data, never a token."""
+"""The audit trail: every denied attempt and every sensitive read or action. It names who,
+what, when, from where and the target's id; never personal data, never a token.
+
+In the numi service a request's audit events are kept aside and written when the request
+ends, after its own commit or rollback, so that a refusal (rolled back) still leaves its
+trace (numi/service/app.py)."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -14,15 +17,20 @@ from numi.db import models as m
 OUTCOMES = ("allowed", "denied", "unauthenticated")
 
 
-def record(sessions: sessionmaker, at: datetime, action: str, outcome: str, actor: Optional[str] = None,
-           role: Optional[str] = None, target: Optional[str] = None, address: Optional[str] = None,
-           details: Optional[Dict[str, Any]] = None) -> None:
+def event(at: datetime, action: str, outcome: str, actor: Optional[str] = None, role: Optional[str] = None,
+          target: Optional[str] = None, address: Optional[str] = None,
+          details: Optional[Dict[str, Any]] = None) -> m.AuditEvent:
     if outcome not in OUTCOMES:
         raise ValueError(outcome)
+    return m.AuditEvent(at=at, actor=(actor or None) and actor[:100], role=role, action=action[:80],
+                        target=(target or None) and str(target)[:128], outcome=outcome,
+                        address=(address or None) and address[:64], details=details or {})
+
+
+def record(sessions: sessionmaker, at: datetime, action: str, outcome: str, **fields: Any) -> None:
+    """Write one event in a transaction of its own (outside a request)."""
     with sessions() as session:
-        session.add(m.AuditEvent(at=at, actor=(actor or None) and actor[:100], role=role, action=action[:80],
-                                 target=(target or None) and str(target)[:128], outcome=outcome,
-                                 address=(address or None) and address[:64], details=details or {}))
+        session.add(event(at, action, outcome, **fields))
         session.commit()
 
 

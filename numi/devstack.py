@@ -30,12 +30,14 @@ def model_path() -> str:
 
 
 def http(method: str, url: str, body: Any = None, token: Optional[str] = None, raw: Optional[bytes] = None,
-         timeout: float = 60) -> tuple:
+         timeout: float = 60, headers: Optional[Dict[str, str]] = None) -> tuple:
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
     req = urllib.request.Request(url, data=data, method=method)
     req.add_header("Content-Type", "application/json")
     if token:
         req.add_header("Authorization", f"Bearer {token}")
+    for name, value in (headers or {}).items():
+        req.add_header(name, value)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             text = resp.read().decode()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from numi.devstack import ROOT, http
+from numi.devstack import ROOT, Stack, http
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = ROOT / "artifacts" / "screenshots"
@@ -28,6 +28,14 @@ if not (ROOT / "web" / "node_modules" / "socket.io-client").exists():
 
 FLAGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """The real servers with the demo sign-in on (NUMI_DEMO=1, as `make run` sets it)."""
+    s = Stack(tmp_path_factory.mktemp("stack"), extra_env={"NUMI_DEMO": "1"}).start()
+    yield s
+    s.stop()
 
 
 @pytest.fixture(scope="module")

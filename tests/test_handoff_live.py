@@ -96,13 +96,3 @@ async def test_level2_takes_over_and_hands_back(stack):
     await customer.say("merci beaucoup")
     assert texts(await customer.replies())
     await customer.sio.disconnect()
-
-
-async def test_a_forged_session_id_gets_a_new_conversation(stack):
-    customer = Customer(stack.rasa, stack.new_conversation(channel="socketio"))
-    confirmed = asyncio.get_running_loop().create_future()
-    customer.sio.on("session_confirm", lambda sid: confirmed.set_result(sid))
-    await customer.sio.connect(stack.rasa, socketio_path="/socket.io", transports=["polling"])
-    await customer.sio.emit("session_request", {"session_id": "someone-elses-conversation"})
-    assert await asyncio.wait_for(confirmed, 10) != "someone-elses-conversation"
-    await customer.sio.disconnect()

@@ -34,16 +34,22 @@ def _per_request_sessions(app: Sanic) -> None:
     @app.middleware("response")
     async def close_session(request: Request, response) -> None:
         db = getattr(request.ctx, "db", None)
-        if db is not None:
-            try:
-                if response is not None and response.status < 400:
-                    db.commit()
-                else:
-                    db.rollback()
-            finally:
-                db.close()
-                runtime.unbind_session(request.ctx.token)
-                request.ctx.db = None
+        pending = getattr(request.ctx, "audit", None) or []  # a refusal still leaves its trace
+        if db is None:  # refused before the session opened (wrong listener, no secret)
+            if pending:
+                with request.app.ctx.services.sessions() as own:
+                    own.add_all(pending)
+                    own.commit()
+            return
+        try:
+            if response is None or response.status >= 400:
+                db.rollback()
+            db.add_all(pending)
+            db.commit()
+        finally:
+            db.close()
+            runtime.unbind_session(request.ctx.token)
+            request.ctx.db = None
 
 
 def _errors(app: Sanic) -> None:
@@ -87,8 +93,8 @@ def _two_listeners(app: Sanic) -> None:
         if private:
             given = request.headers.get("authorization", "").encode()
             if expected is None or not hmac.compare_digest(given, expected):
-                audit.record(request.app.ctx.services.sessions, utcnow(), f"{request.method} {request.path}",
-                             "unauthenticated", address=client_address(request), details={"listener": "actions"})
+                request.ctx.audit = [audit.event(utcnow(), f"{request.method} {request.path}", "unauthenticated",
+                                                 address=client_address(request), details={"listener": "actions"})]
                 return error("action_unauthorized", 401)
 
 

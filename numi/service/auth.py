@@ -30,11 +30,14 @@ def staff_from_request(request) -> Optional[dict]:
 
 def audit_request(request, outcome: str, target: Optional[str] = None, action: Optional[str] = None,
                   **details) -> None:
-    """Write who tried what on this request, in a transaction of its own."""
+    """Who tried what on this request: written when the request ends, whatever its outcome."""
     staff = getattr(request.ctx, "staff", None) or {}
-    audit.record(request.app.ctx.services.sessions, utcnow(), action or f"{request.method} {request.path}",
-                 outcome, actor=f"{staff['role']}:{staff['name']}" if staff else None, role=staff.get("role"),
-                 target=target, address=client_address(request), details=details)
+    pending = getattr(request.ctx, "audit", None)
+    if pending is None:
+        pending = request.ctx.audit = []
+    pending.append(audit.event(utcnow(), action or f"{request.method} {request.path}", outcome,
+                               actor=f"{staff['role']}:{staff['name']}" if staff else None, role=staff.get("role"),
+                               target=target, address=client_address(request), details=details))
 
 
 def deny(request, key: str = "forbidden", status: int = 403, target: Optional[str] = None):
