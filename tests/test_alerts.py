@@ -351,3 +351,95 @@ def test_day_boundary_once_per_customer_day(db, alert_settings):
     assert "price_sensitivity" in send(db, alert_settings, "Toujours trop cher.", customer="CLT-00328", conv="c",
                                        now=tomorrow)
     assert date(2026, 11, 24) == tomorrow.date()
+
+
+# --- issue 14: ATTRITION 1 from the frustrated_customer playbook reaches its recipients -----
+CHURN = "J'en ai marre, je vais résilier"
+LEAVER = "CLT-00321"  # perimeter particuliers
+ATTRITION_RECIPIENTS = {"directrice_agence_paris", "directeur_agence_lyon", "responsable_relation_client", "crm"}
+ATTRITION_EMAILS = ["helene.vidal@numi.support", "marc.olivier@numi.support", "thomas.garnier@numi.support"]
+
+
+async def playbook_hears(db, conv, text=CHURN):
+    """action_start_playbook on the customer's message, as the Rasa server runs it."""
+    from actions.playbooks import ActionStartPlaybook
+    from tests.conftest import make_tracker, run_action
+
+    tracker = make_tracker(conv, {}, text=text, intent="threaten_churn", confidence=0.97,
+                           metadata={"numi": {"mode": "customer", "customer_id": LEAVER}})
+    messages, events = await run_action(ActionStartPlaybook(), tracker)
+    assert any("agacement" in (msg.get("text") or "") for msg in messages)  # frustrated_customer, step apaiser
+    db.commit()  # the request's transaction ends
+
+
+async def worker_reads(services, tmp_path, conv, texts):
+    """The conversation's messages in Rasa's tracker store, then the alerts worker's pass over them."""
+    from rasa.core.tracker_store import SQLTrackerStore
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import ActionExecuted, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+    from sqlalchemy import create_engine
+
+    db_path = tmp_path / f"tracker-{conv}.db"
+    store = SQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(db_path))
+    tracker = DialogueStateTracker(conv, slots=[])
+    for text in texts:
+        tracker.update(ActionExecuted("action_listen"))
+        tracker.update(UserUttered(text, {"name": "threaten_churn", "confidence": 0.97},
+                                   metadata={"numi": {"mode": "customer", "customer_id": LEAVER}}))
+    await store.save(tracker)
+    engine = create_engine(f"sqlite:///{db_path}", future=True)
+    try:
+        assert ingest.run(services, engine) == len(texts)
+    finally:
+        engine.dispose()
+
+
+def assert_attrition_delivered_once(db, conv):
+    found = list(db.scalars(select(m.Alert).where(m.Alert.conversation_id == conv,
+                                                   m.Alert.rule == "attrition_explicit")))
+    assert len(found) == 1, [(a.id, a.recipients) for a in found]
+    alert = found[0]
+    assert set(alert.recipients) == ATTRITION_RECIPIENTS  # as config/alerts/rules.yml routes it
+    rows = list(db.scalars(select(m.OutboxMessage).where(m.OutboxMessage.kind == "alert",
+                                                          m.OutboxMessage.key.like(f"alert:{alert.id}:%"))))
+    assert sorted(r.recipient for r in rows if r.channel == "email") == ATTRITION_EMAILS  # each exactly once
+    assert [r.recipient for r in rows if r.channel == "webhook"] == ["http://127.0.0.1:9/crm"]
+    assert len(list(db.scalars(select(m.CallTask).where(m.CallTask.customer_id == LEAVER,
+                                                        m.CallTask.reason == "attrition")))) == 1
+    notes = [n for n in db.get(m.Customer, LEAVER).crm_notes or [] if n["rule"] == "attrition_explicit"]
+    assert len(notes) == 1
+    return alert
+
+
+async def test_frustrated_customer_playbook_then_worker_delivers_attrition_once(db, services, alert_settings,
+                                                                                 tmp_path):
+    await playbook_hears(db, "web-churn-1")
+    alert = assert_attrition_delivered_once(db, "web-churn-1")  # routed by the playbook's own record
+    assert alert.signals["playbook"]["scenario"] == "frustrated_customer"
+    db.commit()
+    await worker_reads(services, tmp_path, "web-churn-1", [CHURN])  # then the worker reads the same message
+    db.expire_all()
+    assert assert_attrition_delivered_once(db, "web-churn-1").id == alert.id
+
+
+async def test_worker_then_frustrated_customer_playbook_delivers_attrition_once(db, services, alert_settings,
+                                                                                 tmp_path):
+    await worker_reads(services, tmp_path, "web-churn-2", [CHURN])  # the worker reads the threat first
+    db.expire_all()
+    alert = assert_attrition_delivered_once(db, "web-churn-2")
+    await playbook_hears(db, "web-churn-2")  # then the playbook records ATTRITION 1 too
+    db.expire_all()
+    again = assert_attrition_delivered_once(db, "web-churn-2")
+    assert again.id == alert.id and again.signals["playbook"]["step"] == "apaiser"
+
+
+def test_an_alert_recorded_without_delivery_does_not_silence_the_rule(db, alert_settings):
+    """An alert row never routed (as playbooks recorded them before issue 14) is delivered by
+    the rule when its message comes, instead of counting as « already fired »."""
+    db.add(m.Alert(rule="attrition_explicit", conversation_id="web-churn-3", customer_id=LEAVER, message=CHURN,
+                   created_at=NOW, signals={"scenario": "frustrated_customer", "step": "apaiser"}, recipients=[]))
+    db.flush()
+    fired = send(db, alert_settings, CHURN, customer=LEAVER, conv="web-churn-3", intent="threaten_churn")
+    assert "attrition_explicit" in fired
+    assert_attrition_delivered_once(db, "web-churn-3")

@@ -60,24 +60,41 @@ def _facts(sig: signals.MessageSignals, customer: Optional[m.Customer], churn_ri
     }
 
 
-def _already(session: Session, rule: rules_mod.Rule, msg: IncomingMessage, now: datetime) -> bool:
-    q = select(m.Alert.id).where(m.Alert.rule == rule.id)
+def _prior(session: Session, rule: rules_mod.Rule, msg: IncomingMessage, now: datetime) -> Optional[m.Alert]:
+    """The alert this rule already raised within its `once_per` scope, if any."""
     if rule.once_per == "message":
-        return False
+        return None
+    q = select(m.Alert).where(m.Alert.rule == rule.id)
     if rule.once_per == "customer_day" and msg.customer_id:
         q = q.where(m.Alert.customer_id == msg.customer_id,
                     m.Alert.created_at >= now.replace(hour=0, minute=0, second=0, microsecond=0))
     elif msg.conversation_id:
         q = q.where(m.Alert.conversation_id == msg.conversation_id)
     else:
-        return False
-    return session.scalars(q.limit(1)).first() is not None
+        return None
+    return session.scalars(q.order_by(m.Alert.id).limit(1)).first()
+
+
+def _routed(alert: m.Alert) -> bool:
+    """Did this alert go through `_fire` (recipients from the rules, deliveries queued)? A row
+    recorded without it (playbooks did, before issue 14) has not reached anybody yet."""
+    return "deliveries" in (alert.signals or {})
 
 
 def _render(template: str, context: Dict[str, Any]) -> str:
     from numi.playbooks.render import text_env
 
     return text_env().from_string(template).render(**context)
+
+
+def _customer(session: Session, customer_id: Optional[str]) -> Optional[m.Customer]:
+    customer = session.get(m.Customer, customer_id) if customer_id else None
+    return None if customer is not None and customer.erased_at is not None else customer
+
+
+def _analyse(msg: IncomingMessage, model: Optional[EmotionModel] = None) -> signals.MessageSignals:
+    return signals.analyse(msg.text, intent=msg.intent, intent_confidence=msg.intent_confidence,
+                           scenario=msg.scenario, mode=msg.mode, model=model, emotion=msg.emotion)
 
 
 def process(session: Session, settings, msg: IncomingMessage, model: Optional[EmotionModel] = None,
@@ -90,11 +107,8 @@ def process(session: Session, settings, msg: IncomingMessage, model: Optional[Em
     if msg.event_key and session.scalars(select(m.MessageSignal.id)
                                          .where(m.MessageSignal.event_key == msg.event_key)).first():
         return []
-    customer = session.get(m.Customer, msg.customer_id) if msg.customer_id else None
-    if customer is not None and customer.erased_at is not None:
-        customer = None
-    sig = signals.analyse(msg.text, intent=msg.intent, intent_confidence=msg.intent_confidence,
-                          scenario=msg.scenario, mode=msg.mode, model=model, emotion=msg.emotion)
+    customer = _customer(session, msg.customer_id)
+    sig = _analyse(msg, model)
     row = m.MessageSignal(event_key=msg.event_key, conversation_id=msg.conversation_id,
                           customer_id=customer.id if customer else None, at=at, mode=msg.mode,
                           text=msg.text[:MAX_QUOTE], intent=msg.intent, scenario=msg.scenario,
@@ -114,15 +128,44 @@ def process(session: Session, settings, msg: IncomingMessage, model: Optional[Em
     rs = ruleset(settings)
     fired = []
     for rule in rs.rules:
-        if not rules_mod.matches(rule.when, facts) or _already(session, rule, msg, now):
+        if not rules_mod.matches(rule.when, facts):
             continue
-        fired.append(_fire(session, settings, rs, rule, msg, sig, customer, facts, now))
+        prior = _prior(session, rule, msg, now)
+        if prior is not None and _routed(prior):
+            continue
+        fired.append(_fire(session, settings, rs, rule, msg, sig, customer, facts, now, alert=prior))
     return fired
+
+
+def raise_rule(session: Session, settings, rule_id: str, msg: IncomingMessage, now: Optional[datetime] = None,
+               context: Optional[Dict[str, Any]] = None) -> Optional[m.Alert]:
+    """Raise the rule named `rule_id` for `msg` whatever its conditions (a playbook decided it
+    holds): routed and delivered exactly as when the rule fires on a message, and within the
+    rule's `once_per` like it: when the rule has already fired there, that alert is returned
+    (with `context` added to it) instead of a second one. None for a rule the rules file
+    does not name. `context` (e.g. the playbook, its step and note) is kept in the alert."""
+    now = now or utcnow()
+    rs = ruleset(settings)
+    rule = next((r for r in rs.rules if r.id == rule_id), None)
+    if rule is None:
+        return None
+    prior = _prior(session, rule, msg, now)
+    if prior is not None and _routed(prior):
+        if context:
+            prior.signals = dict(prior.signals or {}, **context)
+        return prior
+    customer = _customer(session, msg.customer_id)
+    sig = _analyse(msg)
+    churn_risk = customer.churn_risk if customer is not None and not customer.churned else None  # as last scored
+    facts = _facts(sig, customer, churn_risk)
+    return _fire(session, settings, rs, rule, msg, sig, customer, facts, now, alert=prior, extra=context)
 
 
 def _fire(session: Session, settings, rs: rules_mod.RuleSet, rule: rules_mod.Rule, msg: IncomingMessage,
           sig: signals.MessageSignals, customer: Optional[m.Customer], facts: Dict[str, Any],
-          now: datetime) -> m.Alert:
+          now: datetime, alert: Optional[m.Alert] = None, extra: Optional[Dict[str, Any]] = None) -> m.Alert:
+    """The alert, its recipients (as the rules name them) and its deliveries. `alert`: a row
+    of this rule recorded but never routed, which is completed rather than duplicated."""
     recipients = rs.recipients_for(rule, facts["perimeter"])
     context = {
         "rule_id": rule.id, "rule_title": rule.title, "rule_description": rule.description,
@@ -135,11 +178,19 @@ def _fire(session: Session, settings, rs: rules_mod.RuleSet, rule: rules_mod.Rul
         "churn_risk": round(facts["churn_risk"], 2) if facts["churn_risk"] is not None else None,
         "satisfaction": facts["satisfaction"], "recommendation": facts["recommendation"], "task": rule.task,
     }
-    alert = m.Alert(rule=rule.id, conversation_id=msg.conversation_id, customer_id=context["customer_id"],
-                    message=msg.text[:MAX_QUOTE], created_at=now,
-                    signals={k: v for k, v in {**sig.as_json(), **facts}.items() if k != "text_folded"},
-                    recipients=[r.id for r in recipients])
-    session.add(alert)
+    fields = dict(rule=rule.id, conversation_id=msg.conversation_id, customer_id=context["customer_id"],
+                  message=msg.text[:MAX_QUOTE], created_at=now,
+                  signals={k: v for k, v in {**sig.as_json(), **facts, **(extra or {})}.items()
+                           if k != "text_folded"},
+                  recipients=[r.id for r in recipients])
+    if alert is None:
+        alert = m.Alert(**fields)
+        session.add(alert)
+    else:  # keeps its id and when it was recorded; what it had noted stays
+        fields["signals"] = {**(alert.signals or {}), **fields["signals"]}
+        for key, value in fields.items():
+            if key != "created_at":
+                setattr(alert, key, value)
     session.flush()
     context["alert_id"] = alert.id
     deliveries: List[Dict[str, Any]] = []

@@ -30,3 +30,9 @@ def numi_only(tmp_path_factory):
     s = Stack(tmp_path_factory.mktemp("numi")).start(rasa=False)
     yield s
     s.stop()
+
+
+async def hang_up(sio) -> None:
+    """Disconnect a socket.io test client at once: over polling, a polite disconnect waits
+    for the pending long-poll (up to the server's 25 s ping interval)."""
+    await sio.eio.disconnect(abort=True)

@@ -14,11 +14,11 @@ def desk(numi_only):
                ("site", "website"))}
     tickets = {}
     for queue in ("level2", "cs", "supervisor"):
-        status, t = http("POST", f"{s.numi}/api/tickets", {"scenario": "request_tech_support", "queue": queue,
+        status, t = http("POST", f"{s.numi}/api/tickets", {"scenario": "tech_support", "queue": queue,
                                                             "customer_id": "CLT-00321"}, token=s.admin_token)
         assert status == 201
         tickets[queue] = t["id"]
-    status, t = http("POST", f"{s.numi}/api/tickets", {"scenario": "request_tech_support"}, token=tokens["hotliner"])
+    status, t = http("POST", f"{s.numi}/api/tickets", {"scenario": "tech_support"}, token=tokens["hotliner"])
     assert status == 201 and t["queue"] is None
     tickets["level1"] = t["id"]
     return s, tokens, tickets
