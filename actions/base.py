@@ -1,6 +1,8 @@
 """Shared, abstract bases (rasa-sdk does not register abstract classes)."""
 from __future__ import annotations
 
+import json
+import re
 from abc import ABC, abstractmethod
 from typing import Any, Dict, List, Optional
 
@@ -12,6 +14,9 @@ from numi.conversations import proved_identity
 from numi.playbooks.effects import EffectEnv
 from numi.playbooks.engine import Outcome, Parsed, Walker, new_state
 from numi.signals import mood_of
+
+
+TICKET_REF = re.compile(r"TK-\d{5,}")
 
 
 def numi_metadata(tracker: Tracker) -> Dict[str, Any]:
@@ -54,6 +59,15 @@ def customer_of(tracker: Tracker, idle_seconds: float) -> Optional[str]:
     return numi_metadata(tracker).get("customer_id") or proved_identity(tracker.events, idle_seconds)
 
 
+def event_key(tracker: Tracker) -> Optional[str]:
+    """The message this turn answers: "<conversation>:<Rasa's message id>"."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            message_id = event.get("message_id") or (event.get("parse_data") or {}).get("message_id")
+            return f"{tracker.sender_id}:{message_id}" if message_id else None
+    return None
+
+
 def conversation_env(tracker: Tracker) -> EffectEnv:
     """The effect runner for this conversation: request DB session, customer, mode."""
     services = runtime.get()
@@ -65,6 +79,8 @@ def conversation_env(tracker: Tracker) -> EffectEnv:
         actor=("hotliner:" + meta.get("agent_name", "")) if mode == "agent" else "bot",
         agent_name=meta.get("agent_name", ""), transcript=lambda: transcript(tracker),
         mood=lambda: mood_of([t["text"] for t in transcript(tracker) if t["from"] == "customer"][-5:]),
+        event_key=event_key(tracker),
+        known_refs=lambda: set(TICKET_REF.findall(json.dumps(tracker.events, default=str))),
     )
 
 
@@ -76,12 +92,14 @@ def playbook_state(tracker: Tracker) -> Dict[str, Any]:
     return tracker.get_slot("pb_state") or new_state(conversation_mode(tracker))
 
 
-def emit(dispatcher: CollectingDispatcher, outcome: Outcome) -> None:
+def emit(dispatcher: CollectingDispatcher, outcome: Outcome, key: Optional[str] = None) -> None:
+    """The walker's outputs as bot messages; `key` marks those of a system event (replays say nothing)."""
+    extra = {"numi": {"from": "bot", "key": key}} if key else {}
     for out in outcome.outputs:
         if out.card is not None:
-            dispatcher.utter_message(json_message=out.card)
+            dispatcher.utter_message(json_message=out.card, **extra)
         else:
-            dispatcher.utter_message(text=out.text, buttons=out.buttons or None)
+            dispatcher.utter_message(text=out.text, buttons=out.buttons or None, **extra)
 
 
 def signal_slots(outcome: Outcome) -> Dict[str, Any]:

@@ -34,6 +34,12 @@ class ActionSessionStart(NumiAction):
         return events
 
 
+def already_said(tracker: Tracker, key: str) -> bool:
+    """Whether a bot message of this conversation was sent for the system event `key`."""
+    return any(e.get("event") == "bot" and ((e.get("metadata") or {}).get("numi") or {}).get("key") == key
+               for e in tracker.events)
+
+
 class ActionSystemEvent(NumiAction):
     """Run what the numi service asked for in the slot `system_event`:
 
@@ -56,6 +62,9 @@ class ActionSystemEvent(NumiAction):
         lib = runtime.get().library
         kind = event.get("type")
         events: List[Dict[Text, Any]] = [SlotSet("system_event", None)]
+        key = event.get("key")
+        if key and already_said(tracker, key):
+            return events  # the same event sent again (a cut before the sender recorded it)
         if kind == "agent_message":
             # as text: Rasa 3.6's socket.io output cannot emit custom JSON
             dispatcher.utter_message(text=lib.system_text("agent_message", "customer", {
@@ -78,6 +87,7 @@ class ActionSystemEvent(NumiAction):
             return events + [SlotSet("handoff", None), ActiveLoop(None), SlotSet("requested_slot", None)]
         if kind == "handoff_timeout":
             dispatcher.utter_message(text=lib.system_text("handoff_timeout", "customer", {}),
+                                     numi={"from": "system", "event": "handoff_timeout", "key": key},
                                      buttons=[{"title": lib.system_text("callback_button", "customer", {}),
                                                "payload": "/request_callback"},
                                               {"title": lib.system_text("followup_button", "customer", {}),
@@ -90,7 +100,7 @@ class ActionSystemEvent(NumiAction):
             outcome = walker_for(tracker, env).start(playbook_state(tracker), event["playbook"],
                                                      frame_slots=event.get("slots") or {},
                                                      ticket=event.get("ticket"))
-            emit(dispatcher, outcome)
+            emit(dispatcher, outcome, key=key)
             events += [SlotSet("pb_state", outcome.state)]
             events += [SlotSet(k, v) for k, v in signal_slots(outcome).items()]
             if event.get("customer_id"):

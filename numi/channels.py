@@ -211,9 +211,9 @@ class NumiRestInput(RestInput):
             try:
                 await on_new_message(UserMessage(guarded.text, collector, sender_id, input_channel=self.name(),
                                                  metadata=guarded.metadata))
-            except Exception:
-                log.exception("rest channel: message failed")
-                await collector.send_text_message(sender_id, channel_text("technical_error"))
+            except Exception as exc:  # the tracker store is unreachable, or Rasa failed: say so
+                log.error("rest channel: message failed (%s)", type(exc).__name__)
+                await collector.send_text_message(sender_id, channel_text("technical_retry"))
             return response.json(collector.messages)
 
         return bp
@@ -332,7 +332,11 @@ class NumiSocketIOInput(SocketIOInput):
                 return
             for notice in guarded.notices:
                 await output.send_text_message(sender_id, notice)
-            await on_new_message(UserMessage(guarded.text, output, sender_id, input_channel=self.name(),
-                                             metadata=guarded.metadata))
+            try:
+                await on_new_message(UserMessage(guarded.text, output, sender_id, input_channel=self.name(),
+                                                 metadata=guarded.metadata))
+            except Exception as exc:  # the tracker store is unreachable, or Rasa failed: say so
+                log.error("socket.io channel: message failed (%s)", type(exc).__name__)
+                await output.send_text_message(sender_id, channel_text("technical_retry"))
 
         return bp

@@ -5,14 +5,19 @@
   the latest trackers in memory and checks them with one indexed query
   (the conversation's last event id), so a turn does not re-read and
   re-deserialise the whole session, and several Rasa instances stay correct.
+  When the database is cut, a conversation held in memory goes on and its
+  turns are written once the database answers; one that is not held is
+  refused with a clear answer, never restarted from nothing (numi/rasa_faults.py).
 * NumiLockStore: in-memory for a single Rasa process, Redis when NUMI_REDIS_URL
   is set (several Rasa processes behind a load balancer). The lock lifetime is
-  NUMI_LOCK_LIFETIME seconds (Rasa's default is 60).
+  NUMI_LOCK_LIFETIME seconds (60), raised to cover three action calls at
+  NUMI_ACTION_TIMEOUT (numi/rasa_faults.py).
 """
 from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 from collections import OrderedDict
 from pathlib import Path
@@ -22,10 +27,13 @@ import sqlalchemy as sa
 import sqlalchemy.orm
 
 from rasa.core.lock_store import InMemoryLockStore, LockStore, RedisLockStore
+
+from numi.rasa_faults import TrackerStoreUnavailable, count, lock_lifetime, survive_faults
 from rasa.core.tracker_store import SQLTrackerStore
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger(__name__)
 
 
 _PATCHED = False
@@ -186,7 +194,7 @@ def _run_graph_without_dask() -> None:
 def _keep_action_server_connections() -> None:
     """Rasa opens a new HTTP client session (and TCP connection) for every action-server
     call. Keep one session per event loop; its idle connections close after 2 s, before the
-    server's keep-alive (5 s) would, and a connection the server closed anyway is retried once."""
+    server's keep-alive (5 s) would."""
     import asyncio
 
     import aiohttp
@@ -218,16 +226,9 @@ def _keep_action_server_connections() -> None:
                 connector=aiohttp.TCPConnector(keepalive_timeout=2)), loop)
         return kept
 
-    request = ORIGINALS["EndpointConfig.request"] = EndpointConfig.request
-
-    async def request_once_more(self: EndpointConfig, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return await request(self, *args, **kwargs)
-        except aiohttp.ServerDisconnectedError:
-            return await request(self, *args, **kwargs)
-
+    # No retry of a call the server closed: a POST that may have reached the action server is
+    # never sent again (numi/rasa_faults.py); idle connections close before the server's do.
     EndpointConfig.session = session
-    EndpointConfig.request = request_once_more
 
 
 def tracker_url() -> str:
@@ -240,6 +241,12 @@ class NumiTrackerStore(SQLTrackerStore):
     def __init__(self, domain: Any = None, host: Optional[str] = None, event_broker: Any = None,
                  **kwargs: Any) -> None:
         speed_up_rasa()
+        from numi.channels import channel_text
+
+        survive_faults(lambda: channel_text("technical_retry"))
+        # conversations whose last turn could not be written (the database was cut): written
+        # with their next turn, or as soon as the database answers again; served meanwhile
+        self._unsaved: "OrderedDict[str, Any]" = OrderedDict()
         url = make_url(tracker_url())
         if url.get_backend_name() == "sqlite":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
@@ -287,8 +294,15 @@ class NumiTrackerStore(SQLTrackerStore):
             self._cache.popitem(last=False)
 
     async def retrieve(self, sender_id: str):
-        with self.engine.connect() as conn:
-            last_id = self._last_id(conn, sender_id)
+        try:
+            with self.engine.connect() as conn:
+                last_id = self._last_id(conn, sender_id)
+        except sa.exc.SQLAlchemyError as exc:
+            return self._while_unreachable(sender_id, "read", exc)
+        if sender_id in self._unsaved:  # the database is back: write what it missed first
+            tracker = self._unsaved[sender_id]
+            await self.save(tracker)
+            return tracker
         cached = self._cache.get(sender_id)
         if cached and cached[0] == last_id and last_id is not None and len(cached[1].events) == cached[2]:
             self._cache.move_to_end(sender_id)
@@ -300,7 +314,31 @@ class NumiTrackerStore(SQLTrackerStore):
             self._cache.pop(sender_id, None)
         return tracker
 
+    def _while_unreachable(self, sender_id: str, what: str, exc: Exception):
+        """The database cannot be read: the conversation held in memory goes on; one that is
+        not held is refused (never restarted from nothing)."""
+        n = count(f"tracker_store_{what}_failed")
+        log.error("tracker store unreachable (%s, %s; %d since start)", what, type(exc).__name__, n)
+        held = self._unsaved.get(sender_id) or (self._cache.get(sender_id) or (None, None))[1]
+        if held is not None:
+            return held
+        raise TrackerStoreUnavailable("tracker store unreachable")
+
     async def save(self, tracker) -> None:
+        try:
+            await self._save(tracker)
+        except sa.exc.SQLAlchemyError as exc:
+            n = count("tracker_store_write_failed")
+            log.error("tracker store unreachable (write, %s; %d since start): the turn is kept in memory "
+                      "and written with the next one", type(exc).__name__, n)
+            self._unsaved[tracker.sender_id] = tracker
+            self._unsaved.move_to_end(tracker.sender_id)
+            cached = self._cache.get(tracker.sender_id)
+            self._cache[tracker.sender_id] = (cached[0], tracker, cached[2]) if cached else (None, tracker, 0)
+            return
+        self._unsaved.pop(tracker.sender_id, None)
+
+    async def _save(self, tracker) -> None:
         await self.stream_events(tracker)
         sender_id = tracker.sender_id
         cached = self._cache.get(sender_id)
@@ -332,5 +370,24 @@ class NumiLockStore:
             host = parsed.host if parsed else "127.0.0.1"
             port = parsed.port if parsed and parsed.port else 6379
             db = int(parsed.database) if parsed and parsed.database else 1
-            return RedisLockStore(host=host, port=port, db=db, key_prefix="numi")
-        return InMemoryLockStore()
+            return _Lifetime.of(RedisLockStore)(host=host, port=port, db=db, key_prefix="numi")
+        return _Lifetime.of(InMemoryLockStore)()
+
+
+class _Lifetime:
+    """Rasa's lock stores with the lifetime numi configures (numi/rasa_faults.py, at least as
+    long as a turn may wait on actions) instead of Rasa's 60 s fixed at import time."""
+
+    @staticmethod
+    def of(store: type) -> type:
+        lifetime = lock_lifetime()
+
+        class Store(store):  # type: ignore[misc, valid-type]
+            lock_lifetime = lifetime
+
+            def lock(self, conversation_id: str, lock_lifetime: Optional[float] = None,
+                     wait_time_in_seconds: float = 1):
+                return super().lock(conversation_id, lock_lifetime or self.lock_lifetime, wait_time_in_seconds)
+
+        Store.__name__ = f"Numi{store.__name__}"
+        return Store

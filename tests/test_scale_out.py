@@ -4,7 +4,7 @@ import socket
 
 import pytest
 
-from numi.devstack import Stack
+from numi.devstack import Stack, signed_conversation
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]
 
@@ -55,13 +55,14 @@ def test_a_conversation_on_postgres_with_redis_locks(scaled):
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     ready.wait(5)
-    status, reply = scaled.say("scale-1", "bonjour")
+    conv = signed_conversation()
+    status, reply = scaled.say(conv, "bonjour")
     assert status == 200 and "assistant virtuel" in " ".join(m.get("text", "") for m in reply)
-    status, reply = scaled.say("scale-1", "je veux supprimer mon compte et mes données")
+    status, reply = scaled.say(conv, "je veux supprimer mon compte et mes données")
     assert "vérifier votre identité" in " ".join(m.get("text", "") for m in reply)
     redis.Redis(host="127.0.0.1", port=6379, db=3).get("stop-watching")
     watcher.join(5)
-    assert any("scale-1" in c for c in commands), commands[:10]  # the conversation's lock went through Redis
-    tracker = scaled.tracker("scale-1")  # and its events through PostgreSQL
+    assert any(conv in c for c in commands), commands[:10]  # the conversation's lock went through Redis
+    tracker = scaled.tracker(conv)  # and its events through PostgreSQL
     assert tracker["active_loop"]["name"] == "playbook_form"
     assert len([e for e in tracker["events"] if e.get("event") == "user"]) == 2

@@ -128,6 +128,8 @@ class Ticket(Base):
     close_reason = Column(String(20), nullable=True)
     closed_at = Column(DateTime, nullable=True)
     reopen_count = Column(Integer, nullable=False, default=0)
+    # "<conversation>:<message id>:<playbook>": a retried or replayed action finds its ticket
+    idempotency_key = Column(String(200), nullable=True, unique=True)
     data = Column(JSON, nullable=False, default=dict)  # collected slots, verbatims
     created_at = Column(DateTime, nullable=False, default=datetime.utcnow)
     updated_at = Column(DateTime, nullable=False, default=datetime.utcnow)
@@ -319,6 +321,15 @@ class AuditEvent(Base):
     outcome = Column(String(12), nullable=False)  # "denied" | "unauthenticated" | "allowed"
     address = Column(String(64), nullable=True)
     details = Column(JSON, nullable=False, default=dict)
+
+
+class Lease(Base):
+    """A named job's holder until `expires_at` (one scheduler across numi processes)."""
+
+    __tablename__ = "leases"
+    name = Column(String(60), primary_key=True)
+    holder = Column(String(100), nullable=False)
+    expires_at = Column(DateTime, nullable=False)
 
 
 class Meta(Base):

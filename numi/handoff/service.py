@@ -17,8 +17,6 @@ from numi.tickets.lifecycle import Transition, allowed
 
 def request(env, ticket: m.Ticket, frame: Dict[str, Any], pb, queue: str, reason: str) -> Dict[str, Any]:
     """Queue the conversation for a human, with everything they need to know."""
-    from numi import runtime
-
     local_now = env.local_now()
     is_open = hours.is_open(env.settings.opening_hours, local_now)
     packet = {
@@ -34,6 +32,11 @@ def request(env, ticket: m.Ticket, frame: Dict[str, Any], pb, queue: str, reason
         "customer_id": env.customer_id,
         "mode": env.mode,
     }
+    earlier = env.session.scalars(select(m.Handoff).where(
+        m.Handoff.ticket_number == ticket.number, m.Handoff.queue == queue,
+        m.Handoff.status.in_(["waiting", "claimed"]))).first()
+    if earlier is not None:  # a retried or replayed action: the customer is already queued
+        return _announce(env, earlier, pb, queue, is_open)
     handoff = m.Handoff(conversation_id=env.conversation_id, queue=queue, priority=ticket.priority,
                         ticket_number=ticket.number, customer_id=env.customer_id, packet=packet,
                         status="waiting", created_at=env.now)
@@ -43,14 +46,22 @@ def request(env, ticket: m.Ticket, frame: Dict[str, Any], pb, queue: str, reason
                            actor=env.actor, now=env.now)
     ticket.queue = queue
     env.session.flush()
+    return _announce(env, handoff, pb, queue, is_open)
+
+
+def _announce(env, handoff: m.Handoff, pb, queue: str, is_open: bool) -> Dict[str, Any]:
+    """What the playbook tells the customer about their place in the queue."""
+    from numi import runtime
+
     lib = runtime.get().library
+    ref = m.ticket_ref(handoff.ticket_number) if handoff.ticket_number else None
     if is_open:
         when = lib.system_text("handoff_when_open", "customer", {"minutes": env.settings.handoff_pickup_minutes})
     else:
-        reopen = hours.next_open(env.settings.opening_hours, local_now)
-        when = lib.system_text("handoff_when_closed", "customer", {"reopen": datetime_fr(reopen), "ticket": ticket.ref})
+        reopen = hours.next_open(env.settings.opening_hours, env.local_now())
+        when = lib.system_text("handoff_when_closed", "customer", {"reopen": datetime_fr(reopen), "ticket": ref})
     return {"handoff_open": is_open, "handoff_who": QUEUE_LABELS[queue], "handoff_when": when,
-            "ticket_id": ticket.ref, "_signal": {"handoff": {"id": handoff.id, "queue": queue, "open": is_open}}}
+            "ticket_id": ref, "_signal": {"handoff": {"id": handoff.id, "queue": queue, "open": is_open}}}
 
 
 def waiting(session: Session, queue: Optional[str] = None) -> List[m.Handoff]:

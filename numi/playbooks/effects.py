@@ -12,7 +12,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Set
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -129,6 +129,15 @@ class EffectEnv:
     transcript: Callable[[], List[Dict[str, Any]]] = lambda: []
     mood: Callable[[], Dict[str, Any]] = lambda: {}
     mailer: Any = None
+    # The message that triggered this turn ("<conversation>:<message id>"): effects derive their
+    # idempotency keys from it, so that a retried or replayed action does nothing twice.
+    event_key: Optional[str] = None
+    # The ticket numbers this conversation's recorded events mention: a ticket of this
+    # conversation they do not mention was opened by a turn whose events were lost.
+    known_refs: Callable[[], Set[str]] = lambda: set()
+
+    def idempotency_key(self, what: str) -> Optional[str]:
+        return f"{self.event_key}:{what}"[:200] if self.event_key else None
 
     # -- EffectRunner protocol --
     def run(self, name: str, params: Mapping[str, Any], frame: Dict[str, Any], playbook: Playbook,
@@ -186,12 +195,17 @@ class EffectEnv:
 def _open(env: EffectEnv, frame, pb: Playbook, params) -> m.Ticket:
     from numi.tickets import service
 
+    orphan = service.orphan_ticket(env.session, env.conversation_id, pb.id, env.known_refs(), env.now)
+    if orphan is not None:  # opened by a turn whose events were lost (the action answered too late)
+        frame["ticket"] = orphan.ref
+        return orphan
     slots = frame["slots"]
     ticket = service.open_ticket(
         env.session, scenario=pb.id, actor=env.actor, customer_id=env.customer_id,
         conversation_id=env.conversation_id, priority=params.get("priority", pb.priority),
         subject=params.get("subject") or pb.title, queue=params.get("queue"),
         data={k: v for k, v in slots.items() if isinstance(v, (str, int, float, bool))}, now=env.now,
+        idempotency_key=env.idempotency_key(f"ticket:{pb.id}"),
     )
     frame["ticket"] = ticket.ref
     return ticket

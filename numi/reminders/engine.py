@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from numi.clock import date_fr, local_date, to_local, to_utc_naive
 from numi.db import models as m
-from numi.reminders import outbox
+from numi.reminders import crashpoints, outbox
 from numi.reminders.policy import DoneStep, Policy, Step, load_default
 from numi.tickets import service as tickets
 from numi.tickets.lifecycle import Transition
@@ -235,6 +235,7 @@ def run(sessions: sessionmaker, settings, today: date, dry_run: bool = False, no
                     continue  # another run did it meanwhile
                 if execute(s, settings, policy, ticket, action, today, now):
                     done.append(action)
+            crashpoints.hit("after_reminder")
         except IntegrityError:  # a concurrent run inserted the same key first
             continue
     if mailer is not None:

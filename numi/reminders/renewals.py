@@ -2,6 +2,7 @@
 `renewal_reminder` playbook once (EXTERNAL_subscription_expiring), by chat and e-mail."""
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime, timedelta, timezone
 from typing import Dict, List
 
@@ -11,6 +12,7 @@ from numi import conversations
 from numi.db import models as m
 from numi.reminders import outbox
 
+log = logging.getLogger(__name__)
 WINDOW = (7, 30)  # days before expiry
 
 
@@ -52,7 +54,13 @@ async def run(services, today: date, now: datetime, client) -> List[Dict]:
                                                  "days": (sub.expires_on - today).days}, now=now)
             started.append({"subscription_id": sub.id, "customer_id": sub.customer_id, "conversation_id": conv,
                             "expires_on": sub.expires_on.isoformat()})
-        await client.system_event(conv, {"type": "start_playbook", "playbook": "renewal_reminder",
-                                         "customer_id": started[-1]["customer_id"],
-                                         "slots": {"subscription_id": sub_id}})
+        try:  # keyed: sent again after a cut, it starts nothing twice
+            await client.system_event(conv, {"type": "start_playbook", "playbook": "renewal_reminder",
+                                             "customer_id": started[-1]["customer_id"],
+                                             "slots": {"subscription_id": sub_id}, "key": f"renewal:{sub_id}"})
+        except Exception as exc:  # Rasa unreachable: give the claim back, the next tick tries again
+            log.warning("renewal %s: the chat could not start (%s)", sub_id, type(exc).__name__)
+            with services.sessions() as s, s.begin():
+                s.execute(update(m.Subscription).where(m.Subscription.id == sub_id).values(renewal_started_at=None))
+            started.pop()
     return started

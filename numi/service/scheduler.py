@@ -1,14 +1,23 @@
-"""What the numi service does by itself, every minute: the daily reminder run at
+"""What the numi service does by itself, every tick: the daily reminder run at
 the configured time (once a day, catching up after downtime), the outbox flush,
-and the handoff pickup delay (a customer nobody answered is offered a callback)."""
+and the handoff pickup delay (a customer nobody answered is offered a callback).
+
+Only one numi process does it at a time: the holder of the `scheduler` lease
+(numi/leases.py), renewed at every tick; another process takes over within
+LEASE_SECONDS when it dies. Each job is safe to cut at any point: the daily run is
+marked done only once it has finished (each reminder is done once, by its own
+transaction and outbox key), a handoff timeout is offered under a key the action
+recognises, so a cut between sending and recording it shows it once."""
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 from datetime import datetime
 from typing import Dict
 
-from numi import hours
+from numi import hours, leases
 from numi.clock import local_date, to_local, utcnow
 from numi.db import models as m
 from numi.handoff import service as handoffs
@@ -16,6 +25,8 @@ from numi.reminders import engine, outbox
 
 log = logging.getLogger(__name__)
 LAST_RUN = "reminders_last_run"
+TICK_SECONDS = 20
+LEASE_SECONDS = 60
 
 
 def gdpr_tick(services, now: datetime) -> int:
@@ -47,15 +58,18 @@ def reminder_tick(services, now: datetime) -> bool:
     if local.time() < settings.reminder_run_at:
         return False
     today = local.date().isoformat()
-    with services.sessions() as s, s.begin():
+    with services.sessions() as s:
         meta = s.get(m.Meta, LAST_RUN)
         if meta is not None and meta.value >= today:
             return False
+    # A run cut half-way (crash, kill) is run again: what it did is no longer due.
+    engine.run(services.sessions, settings, local.date(), now=now, mailer=services.mailer)
+    with services.sessions() as s, s.begin():
+        meta = s.get(m.Meta, LAST_RUN)
         if meta is None:
             s.add(m.Meta(key=LAST_RUN, value=today))
         else:
             meta.value = today
-    engine.run(services.sessions, settings, local.date(), now=now, mailer=services.mailer)
     return True
 
 
@@ -70,8 +84,8 @@ async def handoff_tick(services, now: datetime) -> int:
         targets = [(h.id, h.conversation_id) for h in due]
     client = RasaClient(settings.rasa_url, settings.rasa_token)
     for handoff_id, conversation_id in targets:
-        try:
-            await client.system_event(conversation_id, {"type": "handoff_timeout"})
+        try:  # the key makes a second offer (a cut before it was recorded) say nothing
+            await client.system_event(conversation_id, {"type": "handoff_timeout", "key": f"handoff_timeout:{handoff_id}"})
         except Exception as exc:  # Rasa down: try again next minute
             log.warning("handoff %s: %s", handoff_id, exc)
             continue
@@ -132,14 +146,18 @@ def warm_up(services) -> None:
 
 async def loop(app) -> None:
     services = app.ctx.services
+    holder = f"{socket.gethostname()}:{os.getpid()}"
     while True:
         now = utcnow()
         try:
+            if not leases.acquire(services.sessions, "scheduler", holder, now, LEASE_SECONDS):
+                await asyncio.sleep(TICK_SECONDS)
+                continue  # another numi process is the scheduler
             await asyncio.get_running_loop().run_in_executor(None, reminder_tick, services, now)
             await asyncio.get_running_loop().run_in_executor(None, outbox.flush, services.sessions, services.mailer)
             await asyncio.get_running_loop().run_in_executor(None, gdpr_tick, services, now)
             await handoff_tick(services, now)
             await renewal_tick(services, now)
-        except Exception:
-            log.exception("scheduler tick failed")
-        await asyncio.sleep(60)
+        except Exception as exc:
+            log.error("scheduler tick failed (%s): tried again at the next tick", type(exc).__name__)
+        await asyncio.sleep(TICK_SECONDS)

@@ -1,8 +1,8 @@
 """Ticket operations. Plain functions over a SQLAlchemy session; no Rasa here."""
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Dict, Iterable, Optional
+from datetime import datetime, timedelta
+from typing import Any, Dict, Iterable, Optional, Set
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
@@ -65,7 +65,14 @@ def open_ticket(
     data: Optional[Dict[str, Any]] = None,
     now: Optional[datetime] = None,
     number: Optional[int] = None,
+    idempotency_key: Optional[str] = None,
 ) -> Ticket:
+    """A new ticket; with an `idempotency_key` already used, the ticket it opened (a retried
+    or replayed action opens nothing twice)."""
+    if idempotency_key is not None:
+        earlier = session.scalars(select(Ticket).where(Ticket.idempotency_key == idempotency_key)).first()
+        if earlier is not None:
+            return earlier
     if priority is not None and priority not in lifecycle.PRIORITIES:
         raise TransitionError(f"priorité inconnue : {priority}")
     if queue is not None and queue not in lifecycle.QUEUES:
@@ -82,6 +89,7 @@ def open_ticket(
         data=dict(data or {}),
         created_at=now,
         updated_at=now,
+        idempotency_key=idempotency_key,
     )
     session.add(ticket)
     if number is not None:  # imported from another helpdesk: it keeps its number
@@ -94,6 +102,22 @@ def open_ticket(
     record(session, ticket, actor=actor, event="created", at=now, to_status="new",
            details={"scenario": scenario, "priority": priority})
     return ticket
+
+
+ORPHAN_MINUTES = 30
+
+
+def orphan_ticket(session: Session, conversation_id: Optional[str], scenario: str, known_refs: Set[str],
+                  now: datetime) -> Optional[Ticket]:
+    """An open ticket of this conversation and scenario, opened in the last minutes, that the
+    conversation's recorded events never mention: its turn was lost (the action answered after
+    Rasa gave up), so the retried step adopts it instead of opening a second one."""
+    if not conversation_id:
+        return None
+    rows = session.scalars(select(Ticket).where(
+        Ticket.conversation_id == conversation_id, Ticket.scenario == scenario, Ticket.status != "closed",
+        Ticket.created_at >= now - timedelta(minutes=ORPHAN_MINUTES)).order_by(Ticket.number.desc()))
+    return next((t for t in rows if t.ref not in known_refs), None)
 
 
 def transition(
