@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any, Dict
 
 log = logging.getLogger(__name__)
@@ -58,24 +59,36 @@ def survive_faults(technical_text: Any) -> None:
 def _bound_and_answer_failed_actions(technical_text: Any) -> None:
     import rasa.core.actions.action as action_module
     from rasa.core.actions.action import RemoteAction
-    from rasa.shared.core.events import BotUttered
+    import asyncio
+
+    from rasa.shared.core.events import ActionExecuted, BotUttered, FollowupAction, SessionStarted
     from rasa.shared.exceptions import RasaException
 
     action_module.DEFAULT_REQUEST_TIMEOUT = action_timeout()  # read by RemoteAction.run at each call
     original = RemoteAction.run
 
+    said = lambda: [BotUttered(technical_text(), metadata={"numi": {"event": "technical_error"}}),  # noqa: E731
+                    FollowupAction("action_listen")]
+    # conversations whose session start has just failed: the same message does not wait again
+    session_start_failed: Dict[str, float] = {}
+
     async def run(self: RemoteAction, output_channel: Any, nlg: Any, tracker: Any, domain: Any) -> Any:
+        failed_at = session_start_failed.pop(tracker.sender_id, None)
+        if failed_at is not None and time.monotonic() - failed_at < 2:
+            return said()  # the action server just failed this message's session start
         try:
             return await original(self, output_channel, nlg, tracker, domain)
         except action_module.ActionExecutionRejection:
             raise  # a form's validation said no: Rasa's own path
-        except (RasaException, OSError, TimeoutError) as exc:
+        except (RasaException, OSError, TimeoutError, asyncio.TimeoutError) as exc:
             n = count("action_failed")
             log.error("action %s failed (%s; %d since start): the customer is asked to try again",
                       self.name(), type(exc).__name__, n)
-            text = technical_text()
-            await output_channel.send_text_message(tracker.sender_id, text)
-            return [BotUttered(text, metadata={"numi": {"event": "technical_error"}})]
+            if self.name() == "action_session_start":  # Rasa's own session start; the turn's next
+                session_start_failed[tracker.sender_id] = time.monotonic()  # action answers at once
+                return [SessionStarted(), ActionExecuted("action_listen")]
+            # one reply (Rasa sends it to the channel), then the turn ends: no loop of failing actions
+            return said()
 
     run.numi_original = original  # type: ignore[attr-defined]
     RemoteAction.run = run
