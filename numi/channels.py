@@ -167,6 +167,22 @@ async def guard(raw_text: Any, raw_metadata: Any, sender_id: str, secret: str,
     return Guarded(text=text, metadata=metadata, notices=notices)
 
 
+async def deliver(guarded: Guarded, output: Any, sender_id: str, channel: str,
+                  on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
+    """The guarded message to the bot (or the guard's own answer); a failure is said, never silent."""
+    if guarded.reply_only:
+        await output.send_text_message(sender_id, guarded.reply_only)
+        return
+    for notice in guarded.notices:
+        await output.send_text_message(sender_id, notice)
+    try:
+        await on_new_message(UserMessage(guarded.text, output, sender_id, input_channel=channel,
+                                         metadata=guarded.metadata))
+    except Exception as exc:  # the tracker store is unreachable, or Rasa failed: say so
+        log.error("%s channel: message failed (%s)", channel, type(exc).__name__)
+        await output.send_text_message(sender_id, channel_text("technical_retry"))
+
+
 class NumiRestInput(RestInput):
     """Rasa's REST channel (`/webhooks/rest/webhook`) behind numi's guard."""
 
@@ -203,17 +219,7 @@ class NumiRestInput(RestInput):
                 return response.json([{"recipient_id": sender_id, "text": channel_text("rate_limited")}], status=429)
             guarded = await guard(body.get("message"), body.get("metadata"), sender_id, gate.secret, conv.owner)
             collector = CollectingOutputChannel()
-            if guarded.reply_only:
-                await collector.send_text_message(sender_id, guarded.reply_only)
-                return response.json(collector.messages)
-            for notice in guarded.notices:
-                await collector.send_text_message(sender_id, notice)
-            try:
-                await on_new_message(UserMessage(guarded.text, collector, sender_id, input_channel=self.name(),
-                                                 metadata=guarded.metadata))
-            except Exception as exc:  # the tracker store is unreachable, or Rasa failed: say so
-                log.error("rest channel: message failed (%s)", type(exc).__name__)
-                await collector.send_text_message(sender_id, channel_text("technical_retry"))
+            await deliver(guarded, collector, sender_id, self.name(), on_new_message)
             return response.json(collector.messages)
 
         return bp
@@ -327,16 +333,6 @@ class NumiSocketIOInput(SocketIOInput):
                 await output.send_text_message(sender_id, channel_text("rate_limited"))
                 return
             guarded = await guard(data.get("message"), metadata, sender_id, gate.secret, conv.owner)
-            if guarded.reply_only:
-                await output.send_text_message(sender_id, guarded.reply_only)
-                return
-            for notice in guarded.notices:
-                await output.send_text_message(sender_id, notice)
-            try:
-                await on_new_message(UserMessage(guarded.text, output, sender_id, input_channel=self.name(),
-                                                 metadata=guarded.metadata))
-            except Exception as exc:  # the tracker store is unreachable, or Rasa failed: say so
-                log.error("socket.io channel: message failed (%s)", type(exc).__name__)
-                await output.send_text_message(sender_id, channel_text("technical_retry"))
+            await deliver(guarded, output, sender_id, self.name(), on_new_message)
 
         return bp

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from numi import auth  # noqa: E402
-from numi.devstack import Stack  # noqa: E402
+from numi.devstack import Stack, signed_conversation  # noqa: E402
 
 LINES = [
     "le client dit qu'ils ont signé le devis il y a un mois et veulent suspendre les services",
@@ -50,7 +50,7 @@ def main() -> None:
     lines = sys.argv[1:] or LINES
     stack = Stack(Path(tempfile.mkdtemp())).start()
     try:
-        conv = "call-demo-1"
+        conv = signed_conversation(stack.secret)
         token = auth.agent_token("Camille", "hotliner", conv, stack.secret)
         for line in lines:
             print(f"\n🗣️  (le client) {line}")
