@@ -59,6 +59,23 @@ def channel_text(key: str) -> str:
     return _texts()[key]["say"]
 
 
+SECURITY = ("report_security_incident",)
+
+
+def failure_text(tracker: Any) -> str:
+    """What the customer is told when an action could not run: try again, or, for a security
+    incident (nothing recorded yet, and it cannot wait), call the hotline now."""
+    intent = ((getattr(tracker, "latest_message", None) and tracker.latest_message.intent) or {}).get("name")
+    state = tracker.get_slot("pb_state") if hasattr(tracker, "get_slot") else None
+    playbooks = [f.get("id") for f in (state or {}).get("stack", []) if isinstance(f, dict)]
+    if intent in SECURITY or "security_incident" in playbooks:
+        number = os.environ.get("NUMI_SUPPORT_PHONE")
+        phone = channel_text("support_phone_known").format(number=number) if number else \
+            channel_text("support_phone_unknown")
+        return channel_text("technical_security").format(phone=phone)
+    return channel_text("technical_retry")
+
+
 @dataclass
 class Guarded:
     text: str

@@ -241,9 +241,9 @@ class NumiTrackerStore(SQLTrackerStore):
     def __init__(self, domain: Any = None, host: Optional[str] = None, event_broker: Any = None,
                  **kwargs: Any) -> None:
         speed_up_rasa()
-        from numi.channels import channel_text
+        from numi.channels import failure_text
 
-        survive_faults(lambda: channel_text("technical_retry"))
+        survive_faults(failure_text)
         # conversations whose last turn could not be written (the database was cut): written
         # with their next turn, or as soon as the database answers again; served meanwhile
         self._unsaved: "OrderedDict[str, Any]" = OrderedDict()

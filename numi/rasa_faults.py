@@ -47,7 +47,7 @@ def lock_lifetime() -> float:
 
 
 def survive_faults(technical_text: Any) -> None:
-    """`technical_text()`: the French sentence the customer gets when an action fails."""
+    """`technical_text(tracker)`: the French sentence the customer gets when an action fails."""
     global _INSTALLED
     if _INSTALLED:
         return
@@ -67,15 +67,16 @@ def _bound_and_answer_failed_actions(technical_text: Any) -> None:
     action_module.DEFAULT_REQUEST_TIMEOUT = action_timeout()  # read by RemoteAction.run at each call
     original = RemoteAction.run
 
-    said = lambda: [BotUttered(technical_text(), metadata={"numi": {"event": "technical_error"}}),  # noqa: E731
-                    FollowupAction("action_listen")]
+    def said(tracker: Any) -> list:
+        return [BotUttered(technical_text(tracker), metadata={"numi": {"event": "technical_error"}}),
+                FollowupAction("action_listen")]
     # conversations whose session start has just failed: the same message does not wait again
     session_start_failed: Dict[str, float] = {}
 
     async def run(self: RemoteAction, output_channel: Any, nlg: Any, tracker: Any, domain: Any) -> Any:
         failed_at = session_start_failed.pop(tracker.sender_id, None)
         if failed_at is not None and time.monotonic() - failed_at < 2:
-            return said()  # the action server just failed this message's session start
+            return said(tracker)  # the action server just failed this message's session start
         try:
             return await original(self, output_channel, nlg, tracker, domain)
         except action_module.ActionExecutionRejection:
@@ -88,7 +89,7 @@ def _bound_and_answer_failed_actions(technical_text: Any) -> None:
                 session_start_failed[tracker.sender_id] = time.monotonic()  # action answers at once
                 return [SessionStarted(), ActionExecuted("action_listen")]
             # one reply (Rasa sends it to the channel), then the turn ends: no loop of failing actions
-            return said()
+            return said(tracker)
 
     run.numi_original = original  # type: ignore[attr-defined]
     RemoteAction.run = run

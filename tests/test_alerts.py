@@ -306,7 +306,7 @@ def test_ingest_reads_rasa_tracker_store_once(services, tmp_path):
 def test_rules_file_is_validated(tmp_path):
     themes = list(signals.load_themes())
     good = yaml.safe_load(RULES.read_text(encoding="utf-8"))
-    assert len(rules_mod.parse(good, themes).rules) == 10
+    assert len(rules_mod.parse(good, themes).rules) == 11
     for breakage, message in [
         (lambda r: r["rules"][0].update(colour="red"), "clés inconnues"),
         (lambda r: r["rules"][0]["when"].update(themes=["astrologie"]), "thème inconnu"),
