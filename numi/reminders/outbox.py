@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import smtplib
 import socket
 from datetime import datetime, timedelta
 from typing import Any, Dict, Mapping, Optional
@@ -124,17 +125,47 @@ def _deliver_one(sessions: sessionmaker, mailer: Mailer, row_id: int, now: datet
 
     try:
         if not mail.to:
-            raise ValueError("aucun destinataire")
+            raise ValueError("no recipient")
         mailer.deliver(mail, commit)
-    except Exception as exc:  # the message did not become final: retry later
-        log.warning("outbox %s: %s", row_id, exc)
-        with sessions() as s, s.begin():
-            s.execute(update(m.OutboxMessage).where(m.OutboxMessage.id == row_id, m.OutboxMessage.status == "sending")
-                      .values(status="pending" if attempts < MAX_ATTEMPTS else "failed", last_error=str(exc)[:500]))
-        return "failed"
+    except Exception as exc:  # the message did not become final: retry later, unless it never can
+        return _failed(sessions, row_id, attempts, exc, now)
     with sessions() as s, s.begin():
         s.execute(update(m.OutboxMessage).where(m.OutboxMessage.id == row_id).values(status="sent"))
     return "sent"
+
+
+def backoff(attempts: int) -> timedelta:
+    """1, 2, 4, 8 … minutes after the n-th failed attempt (at most an hour)."""
+    return timedelta(minutes=min(60, 2 ** max(0, attempts - 1)))
+
+
+def _answered(exc: Exception) -> Optional[int]:
+    """The SMTP server's reply code, when it answered (it refused: nothing was delivered)."""
+    return exc.smtp_code if isinstance(exc, smtplib.SMTPResponseException) else (
+        min(code for code, _ in exc.recipients.values()) if isinstance(exc, smtplib.SMTPRecipientsRefused)
+        and exc.recipients else None)
+
+
+def _failed(sessions: sessionmaker, row_id: int, attempts: int, exc: Exception, now: datetime) -> str:
+    """A failed attempt: `pending` again after a backoff; `failed` for good when the server said
+    so (5xx), there is no recipient, or the attempts are spent — then it shows on the ticket."""
+    code = _answered(exc)
+    permanent = (code is not None and code >= 500) or isinstance(exc, ValueError) or attempts >= MAX_ATTEMPTS
+    # A reply after the commit point means the server refused the message: safe to send again.
+    states = ["sending", "committed"] if code is not None else ["sending"]
+    error = f"{type(exc).__name__} {code or ''}".strip()
+    log.warning("outbox %s: attempt %d failed (%s)%s", row_id, attempts, error, ", for good" if permanent else "")
+    with sessions() as s, s.begin():
+        changed = s.execute(update(m.OutboxMessage).where(m.OutboxMessage.id == row_id,
+                                                          m.OutboxMessage.status.in_(states))
+                            .values(status="failed" if permanent else "pending", last_error=error[:500],
+                                    not_before=None if permanent else now + backoff(attempts))).rowcount
+        row = s.get(m.OutboxMessage, row_id)
+        if changed and permanent and row.ticket_number is not None:
+            s.add(m.TicketEvent(ticket_number=row.ticket_number, at=now, actor="système:envoi", event="delivery_failed",
+                                details={"channel": row.channel, "kind": row.kind, "error": error[:200],
+                                         "attempts": attempts}))
+    return "failed"
 
 
 def recover(sessions: sessionmaker) -> int:
