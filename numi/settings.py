@@ -103,6 +103,7 @@ class Settings:
     # Reminder engine: daily run time (the send window is in config/reminder_policy.yml).
     reminder_run_at: time = time(9, 30)
     scheduler_enabled: bool = True
+    scheduler_tick_seconds: float = 20.0
     # Human handoff: how long a customer waits before being offered a callback.
     handoff_pickup_minutes: int = 10
     demo_data: bool = True
@@ -160,6 +161,7 @@ class Settings:
             mailbox_dir=Path(env.get("NUMI_MAILBOX_DIR", str(ROOT / "var" / "mailbox"))),
             reminder_run_at=time.fromisoformat(env.get("NUMI_REMINDER_RUN_AT", "09:30")),
             scheduler_enabled=env.get("NUMI_SCHEDULER", "1") not in ("0", "false", "no"),
+            scheduler_tick_seconds=float(env.get("NUMI_SCHEDULER_TICK", "20")),
             handoff_pickup_minutes=int(env.get("NUMI_HANDOFF_PICKUP_MINUTES", "10")),
             demo_data=env.get("NUMI_DEMO_DATA", "1") not in ("0", "false", "no"),
             rasa_public_url=env.get("NUMI_RASA_PUBLIC_URL") or None,

@@ -15,10 +15,12 @@ from datetime import datetime, timedelta
 from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, Optional, Set
 
 from sqlalchemy import select
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from numi.clock import datetime_fr, to_local, utcnow
 from numi.db import models as m
+from numi.playbooks.engine import EffectUnavailable
 from numi.playbooks.model import Effect, Playbook, PlaybookError
 from numi.text import words
 
@@ -142,7 +144,10 @@ class EffectEnv:
     # -- EffectRunner protocol --
     def run(self, name: str, params: Mapping[str, Any], frame: Dict[str, Any], playbook: Playbook,
             scope: Mapping[str, Any]) -> Dict[str, Any]:
-        return REGISTRY[name].fn(self, dict(params), frame, playbook)
+        try:
+            return REGISTRY[name].fn(self, dict(params), frame, playbook)
+        except (OperationalError, InterfaceError) as exc:  # the database is down, not the effect wrong
+            raise EffectUnavailable(name) from exc
 
     def scope(self, frame: Dict[str, Any], playbook: Playbook) -> Dict[str, Any]:
         tz = self.settings.timezone

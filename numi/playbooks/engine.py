@@ -86,6 +86,12 @@ class Outcome:
         return bool(self.state.get("stack"))
 
 
+class EffectUnavailable(RuntimeError):
+    """An effect could not run because what it needs is down (the database): the whole turn
+    fails, unsaid and unrecorded, so that Rasa answers « réessayez » and the step runs again,
+    rather than going on as if the effect had happened."""
+
+
 class EffectRunner:
     """What the engine needs from the outside world (database, mail, handoff)."""
 
@@ -334,6 +340,8 @@ class Walker:
                       for k, v in eff.params.items()}
             try:
                 result = self.effects.run(eff.name, params, frame, pb, scope) or {}
+            except EffectUnavailable:
+                raise
             except Exception:  # an effect failing must not lose the conversation
                 if self.strict:
                     raise

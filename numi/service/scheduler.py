@@ -3,8 +3,8 @@ the configured time (once a day, catching up after downtime), the outbox flush,
 and the handoff pickup delay (a customer nobody answered is offered a callback).
 
 Only one numi process does it at a time: the holder of the `scheduler` lease
-(numi/leases.py), renewed at every tick; another process takes over within
-LEASE_SECONDS when it dies. Each job is safe to cut at any point: the daily run is
+(numi/leases.py), renewed at every tick (NUMI_SCHEDULER_TICK, 20 s); another
+process takes over within LEASE_SECONDS when it dies. Each job is safe to cut at any point: the daily run is
 marked done only once it has finished (each reminder is done once, by its own
 transaction and outbox key), a handoff timeout is offered under a key the action
 recognises, so a cut between sending and recording it shows it once."""
@@ -25,7 +25,6 @@ from numi.reminders import engine, outbox
 
 log = logging.getLogger(__name__)
 LAST_RUN = "reminders_last_run"
-TICK_SECONDS = 20
 LEASE_SECONDS = 60
 
 
@@ -145,13 +144,18 @@ def warm_up(services) -> None:
 
 
 async def loop(app) -> None:
+    from numi.ops import OutageWatch
+    from numi.rasa_ext import tracker_url
+
     services = app.ctx.services
     holder = f"{socket.gethostname()}:{os.getpid()}"
+    watch = app.ctx.outages = OutageWatch.for_services(services, tracker_url())
     while True:
         now = utcnow()
+        await asyncio.get_running_loop().run_in_executor(None, watch.tick, now)  # in every process
         try:
             if not leases.acquire(services.sessions, "scheduler", holder, now, LEASE_SECONDS):
-                await asyncio.sleep(TICK_SECONDS)
+                await asyncio.sleep(services.settings.scheduler_tick_seconds)
                 continue  # another numi process is the scheduler
             await asyncio.get_running_loop().run_in_executor(None, reminder_tick, services, now)
             await asyncio.get_running_loop().run_in_executor(None, outbox.flush, services.sessions, services.mailer)
@@ -160,4 +164,4 @@ async def loop(app) -> None:
             await renewal_tick(services, now)
         except Exception as exc:
             log.error("scheduler tick failed (%s): tried again at the next tick", type(exc).__name__)
-        await asyncio.sleep(TICK_SECONDS)
+        await asyncio.sleep(services.settings.scheduler_tick_seconds)

@@ -51,3 +51,61 @@ def test_a_ten_second_cut_loses_nothing_and_restarts_nothing(postgres_proxy_stac
     assert stack.tracker(conv)["active_loop"]["name"] == "playbook_form"
     status, reply = stack.say(stranger, "bonjour")
     assert status == 200 and "souci technique" not in texts(reply)
+
+
+@pytest.fixture(scope="module")
+def numi_db_proxy_stack(tmp_path_factory):
+    """numi's own database on PostgreSQL through a proxy, with the scheduler (and its outage
+    watch) ticking every second."""
+    import os
+
+    from numi.devstack import Stack
+    from tests.faults.proxy import Proxy
+
+    if not os.environ.get("NUMI_TEST_POSTGRES_URL"):
+        pytest.skip("needs PostgreSQL (NUMI_TEST_POSTGRES_URL, set by .ci/run when a server answers)")
+    from tests.conftest import _drop_postgres_database, _postgres_database
+
+    url = _postgres_database()
+    proxy = Proxy(5432)
+    stack = Stack(tmp_path_factory.mktemp("numidb"), extra_env={
+        "NUMI_DATABASE_URL": url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}"), "NUMI_SCHEDULER": "1",
+        "NUMI_SCHEDULER_TICK": "1", "NUMI_ALERTS": "0"}).start()
+    yield stack, proxy
+    stack.stop()
+    proxy.stop()
+    _drop_postgres_database(url)
+
+
+def on_call_mails(stack):
+    from numi.mail import read_mailbox
+
+    return [m for m in read_mailbox(stack.tmp / "mailbox", limit=10_000) if m["to"] == "astreinte-technique@numi.support"]
+
+
+def test_numis_database_cut_is_said_to_the_customer_and_to_the_on_call_person(numi_db_proxy_stack):
+    from numi.devstack import http
+
+    stack, proxy = numi_db_proxy_stack
+    conv = signed_conversation()
+    assert "assistant virtuel" in texts(stack.say(conv, "bonjour")[1])
+    proxy.cut()
+    try:
+        status, reply = stack.say(conv, "je veux supprimer mon compte et mes données")
+        assert status == 200 and "Réessayez" in texts(reply) and "conseiller" not in texts(reply)  # said, nothing promised
+        assert http("GET", f"{stack.numi}/health")[0] == 503
+        for _ in range(30):
+            if on_call_mails(stack):
+                break
+            time.sleep(0.5)
+        mails = on_call_mails(stack)
+        assert len(mails) == 1 and "injoignable" in mails[0]["subject"]
+    finally:
+        proxy.restore()
+    for _ in range(30):
+        if len(on_call_mails(stack)) == 2:
+            break
+        time.sleep(0.5)
+    assert sorted("rétabli" in m["subject"] for m in on_call_mails(stack)) == [False, True]
+    status, reply = stack.say(conv, "je veux supprimer mon compte et mes données")  # the same step, again
+    assert "identité" in texts(reply) and http("GET", f"{stack.numi}/health")[0] == 200
