@@ -1,0 +1,58 @@
+"""Locks (issue 13, point 4): one conversation's messages one at a time, even when a turn
+outlives Rasa's 60 s lock lifetime; the lifetime comes from configuration that is read."""
+import asyncio
+import time
+
+import pytest
+
+from numi import rasa_ext, rasa_faults
+
+
+@pytest.fixture
+def short(monkeypatch):
+    # a configured lifetime (1 s) shorter than a slow turn (2 s), and a 2 s action timeout
+    monkeypatch.setenv("NUMI_LOCK_LIFETIME", "1")
+    monkeypatch.setenv("NUMI_ACTION_TIMEOUT", "2")
+    monkeypatch.delenv("NUMI_REDIS_URL", raising=False)
+
+
+def test_the_lifetime_is_read_and_covers_the_action_timeout(short, monkeypatch):
+    assert rasa_faults.lock_lifetime() == 3 * 2 + 10
+    monkeypatch.setenv("NUMI_LOCK_LIFETIME", "300")
+    assert rasa_faults.lock_lifetime() == 300
+    assert rasa_ext.NumiLockStore().lock_lifetime == 300
+
+
+async def turns(store, hold: float):
+    """Two messages of one conversation; each turn holds the lock `hold` seconds."""
+    spans = []
+
+    async def turn(name):
+        async with store.lock("conv-1", wait_time_in_seconds=0.05):
+            start = time.monotonic()
+            await asyncio.sleep(hold)
+            spans.append((name, start, time.monotonic()))
+
+    first = asyncio.create_task(turn("first"))
+    await asyncio.sleep(0.05)
+    await asyncio.gather(first, turn("second"))
+    return sorted(spans, key=lambda s: s[1])
+
+
+async def test_a_turn_longer_than_the_configured_lifetime_still_runs_alone(short):
+    spans = await turns(rasa_ext.NumiLockStore(), hold=2)
+    (_, _, first_end), (_, second_start, _) = spans
+    assert second_start >= first_end  # the second message waited for the first
+
+
+async def test_rasas_own_lifetime_lets_them_overlap(short):
+    """The fault the issue describes, on Rasa's store with the configured 1 s lifetime."""
+    from rasa.core.lock_store import InMemoryLockStore
+
+    class Plain(InMemoryLockStore):
+        def lock(self, conversation_id, lock_lifetime=1, wait_time_in_seconds=1):
+            return super().lock(conversation_id, lock_lifetime, wait_time_in_seconds)
+
+    spans = await turns(Plain(), hold=2)
+    (_, _, first_end), (_, second_start, _) = spans
+    assert second_start < first_end  # ran beside the first: why numi raises the lifetime
