@@ -18,7 +18,7 @@ from numi.rasa_client import RasaClient, RasaError
 from numi.reminders import dashboard, engine, renewals
 from numi.reminders.policy import load_default
 from numi.service import schemas
-from numi.service.auth import deny, require
+from numi.service.auth import audit_request, deny, require
 from numi.service.http import body_of, error
 from numi.tickets import lifecycle, service
 from numi.tickets.lifecycle import Transition, TransitionError
@@ -253,6 +253,7 @@ async def get_handoff(request, handoff_id: str):
     h, refusal = scoped_handoff(request, handoff_id)
     if refusal:
         return refusal
+    audit_request(request, "allowed", target=h.customer_id or f"handoff:{h.id}", action="read_handoff_packet")
     body = handoffs.handoff_json(h, utcnow())
     body["messages"] = handoffs.messages(request.ctx.db, h.id)
     return response.json(body)
