@@ -42,7 +42,7 @@ def test_a_daily_run_killed_half_way_finishes_the_same_day_exactly_once(db, serv
     db.rollback()
     assert killed_scheduler(services.settings, "after_reminder#4") == KILLED
     sent_before = db.scalar(select(func.count()).select_from(m.OutboxMessage).where(m.OutboxMessage.kind == "gentle"))
-    assert 1 <= sent_before < 14  # it was cut half-way
+    assert 0 < sent_before < 14  # it was cut half-way
     assert db.get(m.Meta, LAST_RUN) is None  # and the day is not marked done
     db.rollback()  # (a SQLite reader of this test holds no lock while the scheduler writes)
     assert reminder_tick(services, AT_TEN + timedelta(minutes=1)) is True  # the restart, the same day
