@@ -20,11 +20,25 @@ from numi.settings import ROOT
 HELDOUT = ROOT / "tests" / "nlu" / "heldout.yml"
 
 
+HARD = ROOT / "tests" / "nlu" / "heldout_hard.yml"  # a second author, six registers (issue 14)
+
+
 def load_examples(path: Path = HELDOUT) -> List[Tuple[str, str]]:
+    """(text, intent) from Rasa's NLU format, or from the hard set's `examples:` list."""
+    import yaml
+
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if isinstance(raw, dict) and isinstance(raw.get("examples"), list):
+        return [(e["text"], e["intent"]) for e in raw["examples"]]
     from rasa.shared.nlu.training_data.loading import load_data
 
     data = load_data(str(path))
     return [(ex.get("text"), ex.get("intent")) for ex in data.intent_examples]
+
+
+def registers(path: Path) -> List[str]:
+    raw = __import__("yaml").safe_load(path.read_text(encoding="utf-8"))
+    return [e.get("register", "plain") for e in raw["examples"]] if isinstance(raw, dict) and "examples" in raw else []
 
 
 def scores(pairs: List[Tuple[str, str]]) -> Dict:
@@ -81,9 +95,17 @@ def main(argv=None) -> int:
     result = scores([(g, p or "none") for (_, g), p in zip(examples, predicted)])
     result["examples"] = len(examples)
     result["seconds"] = round(elapsed, 2)  # parsing only, the model loaded
+    result["fallback_share"] = sum(p == "nlu_fallback" for p in predicted) / len(predicted)
+    by_register: Dict[str, List[bool]] = {}
+    for register, (_, gold), p in zip(registers(Path(args.data)), examples, predicted):
+        by_register.setdefault(register, []).append(gold == p)
+    result["accuracy_by_register"] = {k: sum(v) / len(v) for k, v in sorted(by_register.items())}
     print(f"held-out set: {len(examples)} messages, {len(result['per_intent'])} intents ({args.data})")
     print(f"accuracy  {result['accuracy']:.3f}")
     print(f"macro-F1  {result['macro_f1']:.3f}")
+    print(f"fallback  {result['fallback_share']:.3f} of the messages")
+    for register, acc in result["accuracy_by_register"].items():
+        print(f"  register {register:16} accuracy {acc:.3f}")
     print(f"parse     {1000 * elapsed / len(examples):.1f} ms per message (in process, model loaded)")
     print("per-intent F1:")
     for label, v in sorted(result["per_intent"].items(), key=lambda kv: kv[1]["f1"]):
