@@ -63,3 +63,14 @@ def ticket_visible(session, staff: Mapping[str, str], ticket: m.Ticket) -> bool:
     if scope is None:
         return True
     return session.scalar(select(m.Ticket.number).where(m.Ticket.number == ticket.number, scope)) is not None
+
+
+def conversation_visible(session, staff: Mapping[str, str], conversation_id: str) -> bool:
+    """A conversation's messages: seen by whoever sees one of its tickets or its handoffs' queue."""
+    if sees_all(staff):
+        return True
+    tickets = select(m.Ticket.number).where(m.Ticket.conversation_id == conversation_id, ticket_scope(staff))
+    if session.scalar(tickets.limit(1)) is not None:
+        return True
+    queues = session.scalars(select(m.Handoff.queue).where(m.Handoff.conversation_id == conversation_id))
+    return any(queue_allowed(staff, q) for q in queues)

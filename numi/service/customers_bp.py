@@ -9,13 +9,13 @@ from datetime import timedelta
 from sanic import Blueprint, response
 from sqlalchemy import create_engine, select
 
-from numi import audit, auth, gdpr
+from numi import access, audit, auth, gdpr
 from numi.access import ALERT_READERS, DESK
 from numi.clock import utcnow
 from numi.db import models as m
 from numi.rasa_ext import tracker_url
 from numi.service import schemas
-from numi.service.auth import audit_request, require
+from numi.service.auth import audit_request, deny, require
 from numi.service.http import body_of, error
 
 bp = Blueprint("customers", url_prefix="/api")
@@ -123,6 +123,8 @@ async def alerts_list(request):
 @require(*DESK)
 async def conversation_signals(request, conversation_id: str):
     """The signals of every customer message of a conversation, and the conversation's own."""
+    if not access.conversation_visible(request.ctx.db, request.ctx.staff, conversation_id[:128]):
+        return deny(request, "out_of_scope", target=conversation_id[:128])
     rows = list(request.ctx.db.scalars(select(m.MessageSignal).where(
         m.MessageSignal.conversation_id == conversation_id[:128]).order_by(m.MessageSignal.id)))
     if not rows:

@@ -104,3 +104,17 @@ def test_sensitive_reads_and_actions_are_audited(desk):
     events = http("GET", f"{s.numi}/api/audit?outcome=allowed&target=CLT-00321", token=s.admin_token)[1]["events"]
     assert any(e["action"] == "read_customer_crm" and e["actor"] == "level2:Karim" for e in events)
     assert not any("Martin" in str(e) or "@" in str(e) for e in events)  # no personal data in the trail
+
+
+def test_a_conversations_messages_are_read_within_scope(desk):
+    s, tokens, _ = desk
+    status, _ = http("POST", f"{s.numi}/api/tickets", {"scenario": "tech_support", "queue": "level2",
+                                                        "conversation_id": "conv-of-level2"}, token=s.admin_token)
+    assert status == 201
+    url = f"{s.numi}/api/conversations/conv-of-level2/signals"
+    assert http("GET", url, token=tokens["hotliner"])[0] == 403
+    assert http("GET", url, token=tokens["cs"])[0] == 403
+    assert http("GET", url, token=tokens["level2"])[0] == 404  # in scope; no message analysed yet
+    assert http("GET", url, token=tokens["supervisor"])[0] == 404
+    events = http("GET", f"{s.numi}/api/audit?outcome=denied&target=conv-of-level2", token=s.admin_token)[1]["events"]
+    assert {e["role"] for e in events} == {"hotliner", "cs"}
