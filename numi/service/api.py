@@ -14,7 +14,7 @@ from numi.access import DESK, KPI_READERS
 from numi.clock import local_date, utcnow
 from numi.db import models as m
 from numi.handoff import service as handoffs
-from numi.rasa_client import RasaClient, RasaError
+from numi.rasa_client import RasaClient
 from numi.reminders import dashboard, engine, renewals
 from numi.reminders.policy import load_default
 from numi.service import schemas
@@ -24,20 +24,11 @@ from numi.tickets import lifecycle, service
 from numi.tickets.lifecycle import Transition, TransitionError
 
 bp = Blueprint("api", url_prefix="/api")
-STAFF = DESK + ("trainer",)
 ADMIN_ONLY_FIELDS = ("id", "status", "waiting_reason", "waiting_since", "created_at")
 
 
 def _bad(message: str, status: int = 400):
     return response.json({"error": message}, status=status)
-
-
-def _body(request):
-    try:
-        body = request.json
-    except Exception:
-        body = None
-    return body if isinstance(body, dict) else None
 
 
 def _dt(value):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Dict, List, Literal, Optional, Union
 
-from pydantic import BaseModel, StrictBool, StrictInt, conint, constr, validator
+from pydantic import BaseModel, StrictBool, conint, constr, validator
 
 from numi.tickets.lifecycle import CLOSE_REASONS, PRIORITIES, QUEUES, STATUSES, WAITING_REASONS
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import List, Optional
+from typing import List
 
 
 class Proxy:
