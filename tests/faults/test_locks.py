@@ -56,3 +56,29 @@ async def test_rasas_own_lifetime_lets_them_overlap(short):
     spans = await turns(Plain(), hold=2)
     (_, _, first_end), (_, second_start, _) = spans
     assert second_start < first_end  # ran beside the first: why numi raises the lifetime
+
+
+@pytest.mark.redis
+async def test_a_crashed_holder_leaves_the_conversation_locked_no_longer_than_the_lifetime(monkeypatch):
+    """Two Rasa processes sharing Redis: one takes a conversation's lock and dies without
+    releasing it; the other gets the lock once the lifetime is over, not before."""
+    import uuid
+
+    import redis
+
+    try:
+        redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=1).ping()
+    except redis.exceptions.RedisError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    monkeypatch.setenv("NUMI_REDIS_URL", "redis://127.0.0.1:6379/4")
+    monkeypatch.setenv("NUMI_LOCK_LIFETIME", "1")
+    monkeypatch.setenv("NUMI_ACTION_TIMEOUT", "0.1")  # lifetime: 3 × 0.1 + 10 s
+    lifetime = rasa_faults.lock_lifetime()
+    conv = f"crash-{uuid.uuid4().hex}"
+    dead, alive = rasa_ext.NumiLockStore(), rasa_ext.NumiLockStore()
+    dead.issue_ticket(conv, dead.lock_lifetime)  # taken, never released: its process was killed
+    await asyncio.sleep(3)  # the next message of that conversation comes 3 s later
+    start = time.monotonic()
+    async with alive.lock(conv, wait_time_in_seconds=0.2):
+        waited = time.monotonic() - start
+    assert lifetime - 3 - 1 <= waited <= lifetime - 3 + 1
