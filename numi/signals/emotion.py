@@ -181,13 +181,16 @@ def evaluate(model: EmotionModel, examples: Iterable[Dict[str, Any]]) -> Dict[st
         "polarity_accuracy": round(sum(POLARITY[g] == POLARITY[p] for g, p in zip(gold, got)) / len(gold), 3)
         if gold else 0.0,
         "intensity_mae": round(sum(abs(e["intensity"] - p.intensity) for e, p in both) / len(both), 3) if both else None,
+        # issue 14's target: neutral, factual messages read as negative (≤ 5 %)
+        "neutral_read_negative": round(sum(g == "neutral" and POLARITY[p] == "negative" for g, p in zip(gold, got))
+                                       / max(1, gold.count("neutral")), 3),
         "per_label": per_label,
         "confusions": [{"gold": g, "predicted": p, "count": n} for (g, p), n in confusions],
     }
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    """`python -m numi.signals.emotion [train|eval]`."""
+    """`python -m numi.signals.emotion [train|eval [held-out file]]`."""
     import json
     import sys
     import time
@@ -197,7 +200,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     model = load_or_train()
     took = time.perf_counter() - t0
     if args and args[0] == "eval":
-        report = evaluate(model, load_examples(HELDOUT))
+        report = evaluate(model, load_examples(Path(args[1]) if len(args) > 1 else HELDOUT))
         report["load_or_train_seconds"] = round(took, 2)
         print(json.dumps(report, ensure_ascii=False, indent=1))
     else:
