@@ -1,16 +1,15 @@
 """The audit trail: every denied attempt and every sensitive read or action. It names who,
 what, when, from where and the target's id; never personal data, never a token.
 
-In the numi service a request's audit events are kept aside and written when the request
-ends, after its own commit or rollback, so that a refusal (rolled back) still leaves its
-trace (numi/service/app.py)."""
+A request's audit events are kept aside and written when the request ends, after its own
+commit or rollback, so that a refusal (rolled back) still leaves its trace (numi/service/app.py)."""
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Dict, Optional
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from numi.db import models as m
 
@@ -25,13 +24,6 @@ def event(at: datetime, action: str, outcome: str, actor: Optional[str] = None, 
     return m.AuditEvent(at=at, actor=(actor or None) and actor[:100], role=role, action=action[:80],
                         target=(target or None) and str(target)[:128], outcome=outcome,
                         address=(address or None) and address[:64], details=details or {})
-
-
-def record(sessions: sessionmaker, at: datetime, action: str, outcome: str, **fields: Any) -> None:
-    """Write one event in a transaction of its own (outside a request)."""
-    with sessions() as session:
-        session.add(event(at, action, outcome, **fields))
-        session.commit()
 
 
 def recent(session: Session, limit: int = 100, outcome: Optional[str] = None,

@@ -135,7 +135,7 @@ def verified_metadata(raw: Any, sender_id: str, secret: str, owner: Optional[str
     """Keep only what numi can verify; everything else from the client is dropped."""
     raw = raw if isinstance(raw, dict) else {}
     numi: Dict[str, Any] = {"mode": "customer"}
-    customer = auth.verify(raw.get("customer_token"), secret, kind="customer")
+    customer = None if owner else auth.verify(raw.get("customer_token"), secret, kind="customer")
     if owner:
         numi["customer_id"] = owner
     elif customer:

@@ -19,6 +19,7 @@ from numi.service.auth import audit_request, deny, require
 from numi.service.http import body_of, error
 
 bp = Blueprint("customers", url_prefix="/api")
+NULLABLE = ("email", "phone", "satisfaction", "recommendation")
 CUSTOMER_FIELDS = ("first_name", "last_name", "email", "phone", "segment", "perimeter", "satisfaction",
                    "recommendation")
 
@@ -42,9 +43,8 @@ async def put_customer(request, customer_id: str):
         customer = m.Customer(id=customer_id, created_at=utcnow())
         request.ctx.db.add(customer)
     for field in body.__fields_set__ | {"first_name", "last_name"}:
-        value = getattr(body, field)
-        if value is not None or field in ("email", "phone", "satisfaction", "recommendation"):
-            setattr(customer, field, value)
+        if getattr(body, field) is not None or field in NULLABLE:  # segment and perimeter have defaults
+            setattr(customer, field, getattr(body, field))
     request.ctx.db.flush()
     audit_request(request, "allowed", target=customer_id, action="customer_created" if created else "customer_updated",
                   fields=sorted(body.__fields_set__))

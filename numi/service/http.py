@@ -16,13 +16,13 @@ T = TypeVar("T", bound=BaseModel)
 
 
 @lru_cache(maxsize=1)
-def _errors() -> Dict[str, str]:
-    texts = yaml.safe_load((ROOT / "templates" / "web" / "texts.yml").read_text(encoding="utf-8"))
-    return texts["api_errors"]
+def texts() -> Dict[str, Any]:
+    """templates/web/texts.yml: the pages' labels and the API's error messages, read once."""
+    return yaml.safe_load((ROOT / "templates" / "web" / "texts.yml").read_text(encoding="utf-8"))
 
 
 def message(key: str, **values: Any) -> str:
-    return _errors()[key].format(**values)
+    return texts()["api_errors"][key].format(**values)
 
 
 def error(key: str, status: int, **values: Any) -> response.HTTPResponse:

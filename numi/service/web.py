@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Optional
 from urllib.parse import urlsplit
 
-import yaml
 from jinja2 import FileSystemLoader, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 from sanic import Blueprint, response
@@ -17,7 +16,7 @@ from sqlalchemy import select
 
 from numi import auth
 from numi.db import models as m
-from numi.service.http import client_address
+from numi.service.http import client_address, texts
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TEMPLATES = ROOT / "templates" / "web"
@@ -34,11 +33,6 @@ CONSOLE_PAGES = {"prompteur": "prompter", "files": "queues", "formation": "train
 def html_env() -> SandboxedEnvironment:
     return SandboxedEnvironment(loader=FileSystemLoader(str(TEMPLATES)),
                                 autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
-
-
-@lru_cache(maxsize=1)
-def texts() -> Dict[str, Any]:
-    return yaml.safe_load((TEMPLATES / "texts.yml").read_text(encoding="utf-8"))
 
 
 def rasa_public_url(request) -> str:
