@@ -36,6 +36,15 @@ class IncomingMessage:
     mode: str = "customer"
     event_key: Optional[str] = None
     emotion: Optional[signals.Emotion] = None  # predicted beforehand, with the rest of a batch
+    themes: Optional[Dict[str, List[str]]] = None  # the theme classifier's, likewise
+
+
+def predict(messages: List[IncomingMessage]) -> None:
+    """The emotions and themes of a batch of messages, at once (much cheaper than one by one)."""
+    texts = [msg.text for msg in messages]
+    for msg, emotion, themes in zip(messages, signals.emotion_model().predict_many(texts),
+                                    signals.theme_model().predict_many(texts)):
+        msg.emotion, msg.themes = emotion, themes
 
 
 @lru_cache(maxsize=4)
@@ -48,7 +57,7 @@ def ruleset(settings) -> rules_mod.RuleSet:
     return _ruleset(str(path), path.stat().st_mtime)
 
 
-def _facts(sig: signals.MessageSignals, customer: Optional[m.Customer], churn_risk: Optional[float]) -> Dict[str, Any]:
+def facts_of(sig: signals.MessageSignals, customer: Optional[m.Customer], churn_risk: Optional[float]) -> Dict[str, Any]:
     return {
         "intent": sig.intent, "scenario": sig.scenario, "mode": sig.mode,
         "emotion": sig.emotion.label, "polarity": sig.emotion.polarity, "intensity": sig.emotion.intensity,
@@ -94,7 +103,8 @@ def _customer(session: Session, customer_id: Optional[str]) -> Optional[m.Custom
 
 def _analyse(msg: IncomingMessage, model: Optional[EmotionModel] = None) -> signals.MessageSignals:
     return signals.analyse(msg.text, intent=msg.intent, intent_confidence=msg.intent_confidence,
-                           scenario=msg.scenario, mode=msg.mode, model=model, emotion=msg.emotion)
+                           scenario=msg.scenario, mode=msg.mode, model=model, emotion=msg.emotion,
+                           found_themes=msg.themes)
 
 
 def process(session: Session, settings, msg: IncomingMessage, model: Optional[EmotionModel] = None,
@@ -124,7 +134,7 @@ def process(session: Session, settings, msg: IncomingMessage, model: Optional[Em
         risk = churn.score(session, customer)
         if risk is not None:
             customer.churn_risk = risk
-    facts = _facts(sig, customer, risk)
+    facts = facts_of(sig, customer, risk)
     rs = ruleset(settings)
     fired = []
     for rule in rs.rules:
@@ -157,7 +167,7 @@ def raise_rule(session: Session, settings, rule_id: str, msg: IncomingMessage, n
     customer = _customer(session, msg.customer_id)
     sig = _analyse(msg)
     churn_risk = customer.churn_risk if customer is not None and not customer.churned else None  # as last scored
-    facts = _facts(sig, customer, churn_risk)
+    facts = facts_of(sig, customer, churn_risk)
     return _fire(session, settings, rs, rule, msg, sig, customer, facts, now, alert=prior, extra=context)
 
 

@@ -11,7 +11,6 @@ from typing import Any, Dict, Optional
 from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 
-from numi import signals
 from numi.alerts import engine as alerts
 from numi.db import models as m
 
@@ -71,7 +70,7 @@ def _message(row: Any, library, scenarios: Dict[str, Optional[str]], customers: 
 def run(services, tracker: Engine, limit: int = 500) -> int:
     """Process the customer messages not seen yet. Returns how many were read.
 
-    The emotions of the whole batch are predicted at once, outside any database
+    The emotions and themes of the whole batch are predicted at once, outside any database
     transaction; then one transaction writes the signals, alerts and deliveries,
     so that the conversation's own writes wait for the lock as little as possible."""
     with services.sessions() as s:
@@ -87,8 +86,7 @@ def run(services, tracker: Engine, limit: int = 500) -> int:
     with services.sessions() as s:
         messages = [_message(row, services.library, scenarios, customers, s) for row in rows]
     todo = [msg for msg in messages if msg is not None]
-    for msg, emotion in zip(todo, signals.emotion_model().predict_many([msg.text for msg in todo])):
-        msg.emotion = emotion
+    alerts.predict(todo)
     with services.sessions() as s, s.begin():
         for msg in todo:
             try:

@@ -87,6 +87,9 @@ def main(argv=None) -> int:
     parser.add_argument("--model", required=True)
     parser.add_argument("--data", default=str(HELDOUT))
     parser.add_argument("--min-macro-f1", type=float, default=0.90)
+    parser.add_argument("--min-intent-f1", type=float, default=0.0, help="floor for every intent's F1")
+    parser.add_argument("--min-oos-recall", type=float, default=0.0)
+    parser.add_argument("--max-false-fallback", type=float, default=1.0)
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     quiet()
@@ -96,6 +99,10 @@ def main(argv=None) -> int:
     result["examples"] = len(examples)
     result["seconds"] = round(elapsed, 2)  # parsing only, the model loaded
     result["fallback_share"] = sum(p == "nlu_fallback" for p in predicted) / len(predicted)
+    in_scope = [p for (_, g), p in zip(examples, predicted) if g != "out_of_scope"]
+    result["false_fallback"] = sum(p == "nlu_fallback" for p in in_scope) / max(1, len(in_scope))
+    oos = [p for (_, g), p in zip(examples, predicted) if g == "out_of_scope"]
+    result["out_of_scope_recall"] = sum(p == "out_of_scope" for p in oos) / len(oos) if oos else None
     by_register: Dict[str, List[bool]] = {}
     for register, (_, gold), p in zip(registers(Path(args.data)), examples, predicted):
         by_register.setdefault(register, []).append(gold == p)
@@ -103,7 +110,10 @@ def main(argv=None) -> int:
     print(f"held-out set: {len(examples)} messages, {len(result['per_intent'])} intents ({args.data})")
     print(f"accuracy  {result['accuracy']:.3f}")
     print(f"macro-F1  {result['macro_f1']:.3f}")
-    print(f"fallback  {result['fallback_share']:.3f} of the messages")
+    print(f"fallback  {result['fallback_share']:.3f} of the messages, {result['false_fallback']:.3f} of the "
+          "in-scope ones (false fallback)")
+    if oos:
+        print(f"out-of-scope recall {result['out_of_scope_recall']:.3f} (predicted out_of_scope)")
     for register, acc in result["accuracy_by_register"].items():
         print(f"  register {register:16} accuracy {acc:.3f}")
     print(f"parse     {1000 * elapsed / len(examples):.1f} ms per message (in process, model loaded)")
@@ -115,10 +125,19 @@ def main(argv=None) -> int:
         print(f"  {c['gold']:28} → {c['predicted']:28} {c['count']}")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    failures = []
     if result["macro_f1"] < args.min_macro_f1:
-        print(f"FAIL: macro-F1 {result['macro_f1']:.3f} < {args.min_macro_f1}", file=sys.stderr)
-        return 1
-    return 0
+        failures.append(f"macro-F1 {result['macro_f1']:.3f} < {args.min_macro_f1}")
+    weak = {k: round(v["f1"], 3) for k, v in result["per_intent"].items() if v["f1"] < args.min_intent_f1}
+    if weak:
+        failures.append(f"intents below F1 {args.min_intent_f1}: {weak}")
+    if oos and result["out_of_scope_recall"] < args.min_oos_recall:
+        failures.append(f"out-of-scope recall {result['out_of_scope_recall']:.3f} < {args.min_oos_recall}")
+    if result["false_fallback"] > args.max_false_fallback:
+        failures.append(f"false fallback {result['false_fallback']:.3f} > {args.max_false_fallback}")
+    for failure in failures:
+        print(f"FAIL: {failure}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""Signals on customer messages (seed 002): emotion (a model trained here),
-themes and keywords (config/alerts/themes.yml), the customer's segment and scores.
+"""Signals on customer messages (seed 002): emotion and themes (models trained here; the
+themes named in config/alerts/themes.yml), keywords, the customer's segment and scores.
 
 `mood_of` gives the customer's mood for handoff packets and replays; `analyse`
 gives everything the alert rules look at for one message."""
@@ -9,15 +9,18 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional
 
 import yaml
 
 from numi.signals.emotion import POLARITY, Emotion, EmotionModel, load_or_train
+from numi.signals.themes import ThemeModel
+from numi.signals.themes import load_or_train as train_themes
 from numi.text import fold
 
 THEMES = Path(__file__).resolve().parent.parent.parent / "config" / "alerts" / "themes.yml"
 _model: Optional[EmotionModel] = None
+_theme_model: Optional[ThemeModel] = None
 
 
 def emotion_model() -> EmotionModel:
@@ -32,7 +35,6 @@ def emotion_model() -> EmotionModel:
 class Theme:
     id: str
     label: str
-    patterns: Sequence[re.Pattern]
 
 
 @lru_cache(maxsize=4)
@@ -40,25 +42,27 @@ def load_themes(path: Path = THEMES) -> Dict[str, Theme]:
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     themes = {}
     for tid, spec in (raw.get("themes") or {}).items():
-        themes[tid] = Theme(id=tid, label=spec["label"], patterns=tuple(re.compile(p) for p in spec["patterns"]))
+        themes[tid] = Theme(id=tid, label=spec["label"])
     return themes
+
+
+def theme_model() -> ThemeModel:
+    """The theme classifier, loaded (or trained, a few seconds) on first use."""
+    global _theme_model
+    if _theme_model is None:
+        _theme_model = train_themes(list(load_themes()))
+    return _theme_model
 
 
 def folded_for_themes(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9]+", fold(text)))
 
 
-def themes_of(text: str, themes: Optional[Dict[str, Theme]] = None,
-              folded: Optional[str] = None) -> Dict[str, List[str]]:
-    """{theme id: [the keywords found]} for one message (`folded`: its folded text, if known)."""
-    themes = themes if themes is not None else load_themes()
-    folded = folded if folded is not None else folded_for_themes(text)
-    found: Dict[str, List[str]] = {}
-    for theme in themes.values():
-        hits = [m.group(0).strip() for p in theme.patterns for m in p.finditer(folded)]
-        if hits:
-            found[theme.id] = list(dict.fromkeys(hits))
-    return found
+def themes_of(text: str, found: Optional[Dict[str, List[str]]] = None) -> Dict[str, List[str]]:
+    """{theme id: [the words that weigh most for it]} for one message. `found`: what the
+    theme classifier found, if known (a batch is predicted at once)."""
+    found = found if found is not None else theme_model().predict(text or "")
+    return {t: found[t] for t in load_themes() if t in found}
 
 
 @dataclass
@@ -85,11 +89,14 @@ class MessageSignals:
 
 def analyse(text: str, *, intent: Optional[str] = None, intent_confidence: Optional[float] = None,
             scenario: Optional[str] = None, mode: str = "customer", customer: Optional[Dict[str, Any]] = None,
-            model: Optional[EmotionModel] = None, emotion: Optional[Emotion] = None) -> MessageSignals:
-    """`emotion`: already predicted (a batch of messages is predicted at once, much cheaper)."""
+            model: Optional[EmotionModel] = None, emotion: Optional[Emotion] = None,
+            found_themes: Optional[Dict[str, List[str]]] = None) -> MessageSignals:
+    """`emotion`, `found_themes` (the theme classifier's): already predicted (a batch of messages is predicted at once,
+    much cheaper)."""
     emotion = emotion or (model or emotion_model()).predict(text or "")
     folded = folded_for_themes(text or "")
-    return MessageSignals(text=text or "", emotion=emotion, themes=themes_of(text or "", folded=folded),
+    return MessageSignals(text=text or "", emotion=emotion,
+                          themes=themes_of(text or "", found_themes),
                           intent=intent, intent_confidence=intent_confidence, scenario=scenario, mode=mode,
                           customer=dict(customer or {}), folded=folded)
 
@@ -116,4 +123,4 @@ def mood_of(messages: Iterable[str]) -> Dict[str, object]:
             "last": emotions[-1].label, "counts": counts}
 
 
-__all__ = ["analyse", "mood_of", "themes_of", "load_themes", "emotion_model", "MessageSignals", "Emotion"]
+__all__ = ["analyse", "mood_of", "themes_of", "load_themes", "emotion_model", "theme_model", "MessageSignals", "Emotion"]

@@ -1,14 +1,13 @@
 """The emotion of a customer message: anger, anxiety, dissatisfaction, neutral or
 positive, with a polarity and an intensity (0–3).
 
-A scikit-learn model trained here on numi's own French data (corpora/emotion/train.yml),
-evaluated on a held-out set never trained on (tests/emotion/heldout.yml). Nothing is
+A scikit-learn model trained here on numi's own French data (every file of corpora/emotion/),
+evaluated on held-out sets never trained on (tests/emotion/heldout.yml, heldout_hard.yml). Nothing is
 downloaded: the model is trained by `make train` (seconds) into models/, and again
 on first use if the data or this code changed.
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +15,12 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import yaml
 
+from numi.signals import models
 from numi.text import fold
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-TRAIN = ROOT / "corpora" / "emotion" / "train.yml"
+CORPUS = ROOT / "corpora" / "emotion"
+TRAIN = CORPUS / "train.yml"  # the first corpus file (the demo history draws its texts from it)
 HELDOUT = ROOT / "tests" / "emotion" / "heldout.yml"
 LABELS = ("anger", "anxiety", "dissatisfaction", "neutral", "positive")
 POLARITY = {"anger": "negative", "anxiety": "negative", "dissatisfaction": "negative", "neutral": "neutral",
@@ -78,7 +79,7 @@ class EmotionModel:
         self.fingerprint = fingerprint
 
     @classmethod
-    def train(cls, examples: Sequence[Dict[str, Any]], fingerprint: str = "", c: float = 8.0) -> "EmotionModel":
+    def train(cls, examples: Sequence[Dict[str, Any]], fingerprint: str = "", c: float = 30.0) -> "EmotionModel":
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import Pipeline
 
@@ -112,45 +113,19 @@ class EmotionModel:
     def predict(self, text: str) -> Emotion:
         return self.predict_many([text])[0]
 
-    def save(self, path: Path) -> None:
-        import joblib
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        joblib.dump({"label": self.label_model, "intensity": self.intensity_model,
-                     "fingerprint": self.fingerprint}, tmp)
-        tmp.replace(path)
-
-    @classmethod
-    def load(cls, path: Path) -> "EmotionModel":
-        import joblib
-
-        data = joblib.load(path)
-        return cls(data["label"], data["intensity"], data.get("fingerprint", ""))
+def fingerprint(corpus: Path = CORPUS) -> str:
+    return models.fingerprint(corpus, [Path(__file__)])
 
 
-def fingerprint(train_path: Path = TRAIN) -> str:
-    h = hashlib.sha256()
-    h.update(train_path.read_bytes())
-    h.update(Path(__file__).read_bytes())
-    return h.hexdigest()[:12]
+def load_corpus(corpus: Path = CORPUS) -> List[Dict[str, Any]]:
+    return [ex for path in models.corpus_files(corpus) for ex in load_examples(path)]
 
 
-def load_or_train(models_dir: Path = ROOT / "models", train_path: Path = TRAIN) -> EmotionModel:
+def load_or_train(models_dir: Path = ROOT / "models", corpus: Path = CORPUS) -> EmotionModel:
     """The model for the current data and code: loaded from models/, else trained and saved."""
-    fp = fingerprint(train_path)
-    path = models_dir / f"emotion-{fp}.joblib"
-    if path.exists():
-        try:
-            return EmotionModel.load(path)
-        except Exception:  # a damaged or foreign file: train again
-            pass
-    model = EmotionModel.train(load_examples(train_path), fp)
-    model.save(path)
-    for old in models_dir.glob("emotion-*.joblib"):
-        if old != path:
-            old.unlink(missing_ok=True)
-    return model
+    fp = fingerprint(corpus)
+    return models.cached(models_dir, "emotion", fp, lambda: EmotionModel.train(load_corpus(corpus), fp))
 
 
 def evaluate(model: EmotionModel, examples: Iterable[Dict[str, Any]]) -> Dict[str, Any]:
@@ -189,23 +164,36 @@ def evaluate(model: EmotionModel, examples: Iterable[Dict[str, Any]]) -> Dict[st
     }
 
 
-def main(argv: Optional[List[str]] = None) -> None:
-    """`python -m numi.signals.emotion [train|eval [held-out file]]`."""
+def main(argv: Optional[List[str]] = None) -> int:
+    """`python -m numi.signals [eval [held-out file] [--min-macro-f1 X] [--max-neutral-negative Y]]`:
+    the JSON report on stdout; exit 1 below a floor."""
+    import argparse
     import json
     import sys
     import time
 
-    args = argv if argv is not None else sys.argv[1:]
+    parser = argparse.ArgumentParser(prog="python -m numi.signals")
+    parser.add_argument("command", nargs="?", choices=["train", "eval"], default="train")
+    parser.add_argument("data", nargs="?", default=str(HELDOUT))
+    parser.add_argument("--min-macro-f1", type=float, default=0.0)
+    parser.add_argument("--max-neutral-negative", type=float, default=1.0)
+    args = parser.parse_args(argv)
     t0 = time.perf_counter()
     model = load_or_train()
     took = time.perf_counter() - t0
-    if args and args[0] == "eval":
-        report = evaluate(model, load_examples(Path(args[1]) if len(args) > 1 else HELDOUT))
-        report["load_or_train_seconds"] = round(took, 2)
-        print(json.dumps(report, ensure_ascii=False, indent=1))
-    else:
+    if args.command != "eval":
         print(f"emotion model {model.fingerprint} ready in {took:.1f} s")
+        return 0
+    report = evaluate(model, load_examples(Path(args.data)))
+    report["load_or_train_seconds"] = round(took, 2)
+    print(json.dumps(report, ensure_ascii=False, indent=1))
+    failures = [f"macro-F1 {report['macro_f1']} < {args.min_macro_f1}"] if report["macro_f1"] < args.min_macro_f1 else []
+    if report["neutral_read_negative"] > args.max_neutral_negative:
+        failures.append(f"neutral read negative {report['neutral_read_negative']} > {args.max_neutral_negative}")
+    for failure in failures:
+        print(f"FAIL ({args.data}): {failure}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
