@@ -59,27 +59,20 @@ def score(examples: Sequence[Dict[str, Any]], predicted: Sequence[Sequence[str]]
     return {"examples": len(examples), "exact_match": exact, "per_rule": per}
 
 
-async def _intents(model: str, texts: Sequence[str]) -> List[Optional[str]]:
-    from rasa.core.agent import Agent
-
-    agent = Agent.load(model)
-    return [((await agent.parse_message(t)).get("intent") or {}).get("name") for t in texts]
-
-
 def main(argv: Optional[List[str]] = None) -> int:
-    from numi.nlu.evaluate import quiet
+    from numi.nlu.evaluate import predict, quiet
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", required=True)
     parser.add_argument("--data", default=str(HELDOUT))
-    parser.add_argument("--min-precision", type=float, default=0.0)
-    parser.add_argument("--min-recall", type=float, default=0.0)
+    for floor in ("--min-precision", "--min-recall"):
+        parser.add_argument(floor, type=float, default=0.0)
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     quiet()
     examples = load_examples(Path(args.data))
     texts = [e["text"] for e in examples]
-    intents = asyncio.run(_intents(args.model, texts))
+    intents, _ = asyncio.run(predict(args.model, texts))
     start = time.perf_counter()
     ruleset = rules_mod.load(RULES, list(signals.load_themes()))
     predicted = fired(texts, intents, ruleset)
