@@ -40,7 +40,7 @@ class ActionStartPlaybook(NumiAction):
                 dispatcher.utter_message(text=lib.system_text("no_ticket_context", env.mode, {}))
                 return []
         outcome = walker.start(playbook_state(tracker), pb.id, entry_intent=entry, frame_slots=frame_slots,
-                               ticket=ticket)
+                               ticket=ticket, opening=msg)
         emit(dispatcher, outcome)
         return [SlotSet("pb_state", outcome.state)] + [SlotSet(k, v) for k, v in signal_slots(outcome).items()]
 

@@ -29,3 +29,23 @@ def test_french_expressions(text, expected, has_time):
 @pytest.mark.parametrize("text", ["", "bonjour", "{{7*7}}", "le 45/13", "TK-00456"])
 def test_no_date(text):
     assert dates.find(text, NOW) is None
+
+
+def test_month_ranges_in_french():
+    from datetime import datetime
+
+    from numi.nlu.dates import month_range
+
+    now = datetime(2026, 12, 2, 10, 0)
+    assert month_range("mars", now) == ("2026-03", "2026-03")
+    assert month_range("la facture de mars 2024", now) == ("2024-03", "2024-03")
+    assert month_range("le mois dernier", now) == ("2026-11", "2026-11")
+    assert month_range("de janvier à mars", now) == ("2026-01", "2026-03")
+    assert month_range("entre novembre 2025 et février 2026", now) == ("2025-11", "2026-02")
+    assert month_range("de novembre à février", now) == ("2025-11", "2026-02")
+    assert month_range("les factures de l'année 2024", now) == ("2024-01", "2024-12")
+    assert month_range("cette année", now) == ("2026-01", "2026-12")
+    assert month_range("l'année dernière", now) == ("2025-01", "2025-12")
+    assert month_range("les 3 derniers mois", now) == ("2026-09", "2026-11")
+    assert month_range("toutes", now)[0] <= "2000-01"
+    assert month_range("je ne sais plus", now) is None and month_range("", now) is None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Optional, Tuple
 
 from dateutil.relativedelta import relativedelta, MO, TU, WE, TH, FR, SA, SU
@@ -151,4 +151,63 @@ def _resolve_day(kind: str, m: re.Match, now: datetime) -> Optional[datetime]:
         return base + timedelta(days=n)
     if kind == "next_week":
         return base + relativedelta(days=+1, weekday=MO(+1))
+    return None
+
+
+_MONTH = "|".join(sorted(MONTHS, key=len, reverse=True))
+_RANGE = re.compile(rf"\b(?:de|d|entre)?\s*(?P<a>{_MONTH})\b(?:\s+(?P<ya>20\d\d))?\s*(?:a|au|et|jusqu a|-)\s*"
+                    rf"(?P<b>{_MONTH})\b(?:\s+(?P<yb>20\d\d))?")
+_ONE = re.compile(rf"\b(?P<m>{_MONTH})\b(?:\s+(?P<y>20\d\d))?")
+_YEAR = re.compile(r"\b(?P<y>20\d\d)\b")
+_LAST_N = re.compile(r"\b(?P<n>\d{1,2}|deux|trois|quatre|cinq|six|douze) derniers mois\b")
+_EVERYTHING = re.compile(r"\b(toutes?|tout|l ensemble|l historique)\b")
+_N_WORDS = {"deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "six": 6, "douze": 12}
+
+
+def _ym(d: date) -> str:
+    return f"{d.year}-{d.month:02d}"
+
+
+def _latest(month: int, now: datetime) -> int:
+    """The year of the latest such month, this one included."""
+    return now.year if month <= now.month else now.year - 1
+
+
+def month_range(text: str, now: datetime) -> Optional[Tuple[str, str]]:
+    """The months a French phrase names, as an inclusive range of « YYYY-MM »:
+    « mars », « mars 2024 », « le mois dernier », « de janvier à mars », « l'année 2024 »,
+    « cette année », « l'année dernière », « les 3 derniers mois ». « toutes » gives the widest
+    range. None when the phrase names no period."""
+    t = " ".join(_fold(text).split())
+    if not t:
+        return None
+    m = _RANGE.search(t)
+    if m:
+        a, b = MONTHS[m.group("a")], MONTHS[m.group("b")]
+        yb = int(m.group("yb") or m.group("ya") or _latest(b, now))
+        ya = int(m.group("ya") or (yb if a <= b else yb - 1))
+        return f"{ya}-{a:02d}", f"{yb}-{b:02d}"
+    m = _LAST_N.search(t)
+    if m:
+        n = _N_WORDS.get(m.group("n")) or int(m.group("n"))
+        first = (now.date().replace(day=1) - relativedelta(months=max(1, n)))
+        last = now.date().replace(day=1) - relativedelta(months=1)
+        return _ym(first), _ym(last)
+    if re.search(r"\bmois dernier\b|\bdernier mois\b", t):
+        last = _ym(now.date().replace(day=1) - relativedelta(months=1))
+        return last, last
+    if re.search(r"\bce mois ci\b|\bce mois\b", t):
+        return _ym(now.date()), _ym(now.date())
+    m = _ONE.search(t)
+    if m:
+        month = MONTHS[m.group("m")]
+        year = int(m.group("y") or _latest(month, now))
+        return f"{year}-{month:02d}", f"{year}-{month:02d}"
+    m = _YEAR.search(t)
+    year = int(m.group("y")) if m else (now.year if re.search(r"\bcette annee\b", t) else
+                                        now.year - 1 if re.search(r"\bannee (derniere|passee)\b", t) else None)
+    if year is not None:
+        return f"{year}-01", f"{year}-12"
+    if _EVERYTHING.search(t):
+        return "0000-01", "9999-12"
     return None

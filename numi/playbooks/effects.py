@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from numi.clock import datetime_fr, to_local, utcnow
 from numi.db import models as m
+from numi.nlu.dates import month_range
 from numi.playbooks.engine import EffectUnavailable
 from numi.playbooks.model import Effect, Playbook, PlaybookError
 from numi.text import words
@@ -369,13 +370,14 @@ def handoff(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
 
 
 @effect("schedule_callback", params=("when", "subject", "phone"), required=("when", "subject"),
-        outputs=("callback_ok", "callback_when", "callback_alternatives"))
+        outputs=("callback_ok", "callback_when", "callback_alternatives", "callback_phone"))
 def schedule_callback(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
     """Book a call-back slot within opening hours, or propose the next free slots."""
     from numi.reminders import callbacks
 
-    return callbacks.book(env, frame, pb, when=params["when"], subject=params["subject"],
-                          phone=params.get("phone"))
+    booked = callbacks.book(env, frame, pb, when=params["when"], subject=params["subject"],
+                            phone=params.get("phone"))
+    return {**booked, "callback_phone": params.get("phone") or ""}
 
 
 @effect("alert", params=("rule", "note"), required=("rule",))
@@ -406,32 +408,23 @@ def risk_task(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
 # ---------------------------------------------------------------------------
 # Customer data: invoices, workshops, certificates, personal data, renewal
 # ---------------------------------------------------------------------------
+MAX_INVOICES = 12  # a year of monthly invoices in one answer
+
+
 @effect("find_invoices", params=("period",), outputs=("invoices", "invoice_found"))
 def find_invoices(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
-    """The identified customer's invoices (optionally for a period « 2025-03 » or a month name)."""
+    """The identified customer's invoices, for the period named if any (« mars », « de janvier
+    à mars », « l'année 2024 », « toutes »: numi.nlu.dates.month_range), the latest first."""
     if not env.customer_id:
         return {"invoices": [], "invoice_found": False}
     query = select(m.Invoice).where(m.Invoice.customer_id == env.customer_id).order_by(m.Invoice.issued_on.desc())
     items = list(env.session.scalars(query))
-    period = _period(str(params.get("period") or ""), env.local_now())
-    if period:
-        items = [i for i in items if i.period == period]
-    listing = [{"id": i.id, "period": i.period, "label": i.label, "amount": f"{i.amount_eur:.2f}"} for i in items[:6]]
+    months = month_range(str(params.get("period") or ""), env.local_now())
+    if months:
+        items = [i for i in items if months[0] <= i.period <= months[1]]
+    listing = [{"id": i.id, "period": i.period, "label": i.label, "amount": f"{i.amount_eur:.2f}"}
+               for i in items[:MAX_INVOICES]]
     return {"invoices": listing, "invoice_found": bool(listing)}
-
-
-def _period(text: str, now: datetime) -> Optional[str]:
-    from numi.nlu.dates import MONTHS
-
-    found = words(text)
-    for word, month in sorted(MONTHS.items(), key=lambda kv: -len(kv[0])):
-        if word in found:
-            year = now.year if month <= now.month else now.year - 1
-            return f"{year}-{month:02d}"
-    if "dernier" in found and "mois" in found:
-        first = now.replace(day=1) - timedelta(days=1)
-        return f"{first.year}-{first.month:02d}"
-    return None
 
 
 @effect("send_invoices", outputs=("invoice_sent",))

@@ -10,7 +10,9 @@ State::
     {"mode": "customer" | "agent",
      "stack": [{"id", "step", "slots", "misses", "ticket", "visited"}],
      "queue": [playbook ids raised mid-way, handled in turn],
-     "pending": null | "resume" | "human"}
+     "pending": null | "resume" | "human",
+     "said": [the customer's last messages, {"text", "entities"}: steps with `prefill`
+              take their answer from them instead of asking again]}
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ CHITCHAT = ("greet", "thank", "bot_challenge", "ask_capabilities", "goodbye", "o
 INTERRUPT_CONFIDENCE = 0.75
 STOP_CONFIDENCE = 0.6
 MAX_MISSES = 3
+SAID = 6  # messages remembered for `prefill`
 AFFIRM = ("affirm",)
 DENY = ("deny", "stop")
 
@@ -112,6 +115,13 @@ def _fold(text: str) -> str:
     return re.sub(r"[^a-z0-9@.+\- ]+", " ", fold(text)).strip()
 
 
+def _by_keywords(step: Step, folded: str) -> Optional[Choice]:
+    for ch in step.choices:
+        if any(_fold(k) and re.search(rf"\b{re.escape(_fold(k))}\b", folded) for k in ch.keywords):
+            return ch
+    return None
+
+
 class Walker:
     strict = False  # tests: a template that fails to render raises instead of logging
 
@@ -127,8 +137,12 @@ class Walker:
 
     # ---- public API ------------------------------------------------------
     def start(self, state: Dict[str, Any], playbook_id: str, entry_intent: Optional[str] = None,
-              frame_slots: Optional[Dict[str, Any]] = None, ticket: Optional[str] = None) -> Outcome:
+              frame_slots: Optional[Dict[str, Any]] = None, ticket: Optional[str] = None,
+              opening: Optional[Parsed] = None) -> Outcome:
+        """`opening`: the message that asked for it (its facts answer the steps with `prefill`)."""
         state = self._copy(state)
+        if opening is not None:
+            self._remember(state, opening)
         if state.get("stack") and state["stack"][-1]["id"] == playbook_id and entry_intent is None:
             # the same scenario again: just show where we are
             self._prompt(state)
@@ -143,6 +157,7 @@ class Walker:
         state = self._copy(state)
         if not state.get("stack"):
             return self._outcome(state)
+        self._remember(state, msg)
         pending = state.get("pending")
         if pending == "resume":
             state["pending"] = None
@@ -171,6 +186,12 @@ class Walker:
         step = pb.steps[frame["step"]]
         free_text = bool(step.collect and step.collect.type == "text")
         confident = msg.confidence >= INTERRUPT_CONFIDENCE
+
+        if step.collect and step.collect.type in values.STRUCTURED and values.extract(step.collect, msg) is not None:
+            # « paul@example.fr » typed when the step asks for an address is the answer, even
+            # if the classifier read « au revoir » in it
+            self._answer(state, step, msg)
+            return self._outcome(state)
 
         if msg.intent == "stop" and msg.confidence >= STOP_CONFIDENCE and not self._choice_for(step, msg):
             state["stack"].pop()
@@ -242,11 +263,47 @@ class Walker:
             scope = self._run_effects(pb, step, frame)
             if not state.get("stack") or self._top(state) is not frame:
                 return  # an effect handed the conversation over
+            known = self._prefilled(state, step, frame) if step.prefill and self.mode == "customer" else None
+            if known is not None:  # already said: not asked again
+                target = known if isinstance(known, str) else self._resolve_next(step, frame, self._scope(frame, pb))
+                continue
             self._show_step(state, pb, step, frame, scope, waiting=step.waits)
             if step.waits:
                 return
             target = self._resolve_next(step, frame, scope)
         raise RuntimeError(f"{self.lib[self._top(state)['id']].where()}: trop d'étapes sans attente")
+
+    @staticmethod
+    def _remember(state: Dict[str, Any], msg: Parsed) -> None:
+        if not (msg.text or "").strip() or msg.text.startswith("/"):
+            return
+        entities = [{"entity": e.get("entity"), "value": e.get("value")} for e in msg.entities
+                    if isinstance(e, Mapping) and isinstance(e.get("value"), (str, int, float))]
+        said = state.setdefault("said", [])
+        said.append({"text": msg.text[:values.MAX_TEXT], "entities": entities})
+        del said[:-SAID]
+
+    def _prefilled(self, state: Dict[str, Any], step: Step, frame: Dict[str, Any]) -> Optional[Any]:
+        """The answer the customer already gave to `step`, recorded in its slot: True for a
+        collected value, the next step's id for a choice; None when it must be asked."""
+        said = [Parsed(text=m.get("text") or "", entities=m.get("entities") or ())
+                for m in state.get("said") or []]
+        if step.collect:
+            if frame["slots"].get(step.collect.slot) not in (None, ""):
+                return None
+            value = values.prefilled(step.collect, step.prefill or "value", said)
+            if value is None:
+                return None
+            frame["slots"][step.collect.slot] = value
+            frame.setdefault("prefilled", []).append(step.collect.slot)
+            return True
+        for msg in reversed(said):
+            ch = _by_keywords(step, _fold(msg.text))
+            if ch is not None:
+                frame["slots"][step.id] = ch.value if ch.value is not None else ch.label
+                frame.setdefault("prefilled", []).append(step.id)
+                return ch.next
+        return None
 
     def _after_finish(self, state: Dict[str, Any]) -> None:
         if self.handed_off:
@@ -310,9 +367,9 @@ class Walker:
         for ch in step.choices:
             if msg.intent in ch.intents and msg.confidence >= 0.4:
                 return ch
-        for ch in step.choices:
-            if any(_fold(k) and re.search(rf"\b{re.escape(_fold(k))}\b", text) for k in ch.keywords):
-                return ch
+        ch = _by_keywords(step, text)
+        if ch is not None:
+            return ch
         if text.isdigit() and 1 <= int(text) <= len(step.choices):
             return step.choices[int(text) - 1]
         return None

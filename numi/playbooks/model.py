@@ -41,7 +41,12 @@ PLAYBOOK_KEYS = {
     "id", "title", "triggers", "priority", "handoff", "seed", "summary", "dos", "donts",
     "context", "entry", "start", "steps", "forbidden", "quiz",
 }
-STEP_KEYS = {"say", "prompt", "checklist", "effects", "collect", "choices", "next", "title"}
+STEP_KEYS = {"say", "prompt", "checklist", "effects", "collect", "choices", "next", "title", "prefill"}
+# how a waiting step takes its answer from what the customer already said, instead of asking:
+# value: a value of the collected type (or a choice by its keywords); period: a message naming
+# months (« de janvier à mars »); remainder: what an earlier message says besides the request
+# and the values (« … rappelez-moi jeudi au 06… : mon imprimante ne marche plus » → the subject)
+PREFILL_KINDS = {"value", "period", "remainder"}
 PROMPT_KEYS = {"script", "hints", "warnings"}
 COLLECT_KEYS = {"slot", "type", "entity", "retry", "optional", "min_length", "options"}
 CHOICE_KEYS = {"label", "intents", "value", "next", "keywords"}
@@ -109,6 +114,7 @@ class Step:
     choices: Tuple[Choice, ...] = ()
     next: Tuple[Goto, ...] = ()
     title: Optional[str] = None
+    prefill: Optional[str] = None
 
     @property
     def waits(self) -> bool:
@@ -229,6 +235,12 @@ def _parse_step(step_id: str, raw: Any, where: str) -> Step:
         effects.append(Effect(name=str(name), params=dict(params or {})))
     if collect and choices:
         raise PlaybookError(f"{where}: une étape a « collect » ou « choices », pas les deux")
+    prefill = raw.get("prefill")
+    prefill = "value" if prefill is True else prefill
+    if prefill is not None and (prefill not in PREFILL_KINDS or not (collect or choices)
+                                or (prefill != "value" and not (collect and collect.type == "text"))):
+        raise PlaybookError(f"{where}: « prefill » vaut true, period ou remainder (ces deux-là pour une "
+                            "collecte de texte), sur une étape qui attend une réponse")
     nxt = _parse_next(raw.get("next"), where)
     if choices and nxt:
         raise PlaybookError(f"{where}: avec « choices », chaque choix porte son « next »")
@@ -237,7 +249,7 @@ def _parse_step(step_id: str, raw: Any, where: str) -> Step:
     return Step(
         id=step_id, say=raw.get("say"), prompt=prompt,
         checklist=_tuple_of_str(raw.get("checklist"), where, "checklist"),
-        effects=tuple(effects), collect=collect, choices=tuple(choices), next=nxt,
+        effects=tuple(effects), collect=collect, choices=tuple(choices), next=nxt, prefill=prefill,
         title=raw.get("title"),
     )
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from numi.nlu import dates
 
@@ -14,6 +14,9 @@ CUSTOMER = re.compile(r"\b[Cc][Ll][Tt][\s\-]?(\d{1,6})\b")
 CODE = re.compile(r"\b(\d{6})\b")
 NUMBER = re.compile(r"\b(\d+)\b")
 MAX_TEXT = 2000
+# the kinds whose value is recognisable on its own: while a step collects one of them, a
+# message holding a valid value is the answer, whatever the intent classifier read in it
+STRUCTURED = frozenset({"email", "phone", "ticket_id", "customer_number", "code", "number", "date", "datetime"})
 
 
 def normalize_phone(raw: str) -> str:
@@ -77,3 +80,46 @@ REFUSALS = {"non", "non merci", "rien", "aucun", "aucune", "pas maintenant", "je
 
 def is_refusal(text: str) -> bool:
     return (text or "").strip().lower().rstrip(" .!") in REFUSALS
+
+
+# ---------------------------------------------------------------------------
+# answers already given: a waiting step with `prefill` takes them instead of asking
+# ---------------------------------------------------------------------------
+CLAUSE = re.compile(r"[.!?;:\n]+|,\s+")
+# words of a clause that asks for the request itself or only greets (language data)
+NOT_A_SUBJECT = re.compile(r"(?i)\b(rappel\w*|appel\w*|joindre|contact\w*|t[ée]l[ée]phon\w*|bonjour|bonsoir|salut|"
+                           r"merci|svp|s'il vous pla[iî]t|stp)\b")
+ABOUT = re.compile(r"(?i)\b(?:pour|au sujet d[eu']|concernant|[àa] propos d[eu']|car|parce qu'?e?)\s*(?P<rest>.+)$")
+
+
+def remainder(text: str) -> Optional[str]:
+    """What a message says besides the request and its values: « Rappelez-moi jeudi à 14h au
+    06 12 34 56 78, mon imprimante ne marche plus » → « mon imprimante ne marche plus »."""
+    kept = []
+    for clause in CLAUSE.split(text or ""):
+        clause = clause.strip(" -–—")
+        about = ABOUT.search(clause) if NOT_A_SUBJECT.search(clause) else None
+        if about:  # « rappelez-moi demain pour mon ordinateur qui rame » → what follows « pour »
+            clause = about.group("rest")
+        if (len(clause.split()) < 3 or NOT_A_SUBJECT.search(clause) or EMAIL.search(clause)
+                or PHONE.search(clause) or dates.find(clause, datetime(2000, 1, 1)) is not None):
+            continue
+        kept.append(clause)
+    joined = ". ".join(kept)
+    return joined[:MAX_TEXT] if len(joined.split()) >= 3 else None
+
+
+def prefilled(collect, kind: str, said: Sequence[Any], now: Optional[datetime] = None) -> Optional[Any]:
+    """The answer to a collect step found in what the customer already said (latest first)."""
+    for msg in reversed(list(said)):
+        if kind == "value" and collect.type in STRUCTURED - {"code", "number"}:
+            value = extract(collect, msg, now)
+        elif kind == "period":
+            value = msg.text[:MAX_TEXT] if dates.month_range(msg.text, now or _now()) else None
+        elif kind == "remainder":
+            value = remainder(msg.text)
+        else:
+            value = None
+        if value is not None:
+            return value
+    return None

@@ -1,0 +1,65 @@
+"""Issue 18: conversations a customer would recommend, one test conversation per point."""
+from sqlalchemy import select
+
+from numi.db import models as m
+from tests.test_walker import Conversation
+
+
+async def test_a_bare_address_typed_when_asked_is_the_answer_whatever_the_intent(db):
+    conv = Conversation(db)
+    await conv.say("je veux supprimer mon compte et mes données", "request_account_deletion")
+    assert conv.frame["step"] == "demander_email"
+    await conv.say("paul.martin@example.fr", "goodbye", confidence=0.93)
+    assert conv.frame is not None and conv.frame["step"] != "demander_email"
+    assert db.scalars(select(m.OutboxMessage).where(m.OutboxMessage.kind == "otp")).first() is not None
+
+
+PAUL = {"numi": {"mode": "customer", "customer_id": "CLT-00321"}}
+
+
+async def test_a_callback_request_is_not_asked_again_what_its_opening_said(db):
+    conv = Conversation(db, sender="cb-anon")
+    await conv.say("Bonjour, pourriez-vous me rappeler jeudi à 14h au 06 12 34 56 78 ? "
+                   "Mon imprimante ne veut plus rien savoir.", "request_callback")
+    said = conv.texts
+    assert "objet" not in said and "quel numéro" not in said.lower() and "Quel jour" not in said
+    frame = conv.frame
+    slots = frame["slots"] if frame else {}
+    ticket = db.scalars(select(m.Ticket).where(m.Ticket.conversation_id == "cb-anon")).one()
+    notes = " ".join(str(h.details) for h in ticket.history)
+    assert "Mon imprimante ne veut plus rien savoir" in said + notes + str(slots)
+    assert "bonjour" not in (slots.get("objet") or "").lower()
+    assert "06 12 34 56 78" in said + notes + str(slots)
+
+
+async def test_the_subject_alone_is_asked_when_the_opening_gave_only_the_slot(db):
+    conv = Conversation(db, sender="cb-paul", metadata=PAUL)
+    await conv.say("rappelez-moi demain à 10h svp", "request_callback")
+    assert conv.frame["step"] == "objet"
+    await conv.say("ma box redémarre sans arrêt", "inform")
+    assert "Quel jour" not in conv.texts
+
+
+async def test_a_refund_reason_given_in_the_opening_is_not_asked_with_buttons(db):
+    conv = Conversation(db, sender="refund-1", metadata=PAUL)
+    await conv.say("j'ai été prélevé deux fois ce mois-ci, je veux être remboursé", "request_refund")
+    assert conv.frame["step"] == "details_facturation"
+    assert conv.frame["slots"]["motif"] == "erreur de facturation"
+    assert "raison principale" not in conv.texts
+
+
+async def test_invoices_of_a_year_a_range_or_all_of_them(db):
+    conv = Conversation(db, sender="inv-year", metadata=PAUL)
+    await conv.say("je voudrais les factures de l'année 2026", "request_invoice")
+    invoices = conv.frame["slots"].get("invoices") or []
+    assert "Pour quelle période" not in conv.texts
+    assert len(invoices) == 6 and all(i["period"].startswith("2026-") for i in invoices)
+    conv = Conversation(db, sender="inv-range", metadata=PAUL)
+    await conv.say("il me faut une facture", "request_invoice")
+    assert conv.frame["step"] == "periode"
+    await conv.say("de septembre à novembre", "inform")
+    assert sorted(i["period"] for i in conv.frame["slots"]["invoices"]) == ["2026-09", "2026-10", "2026-11"]
+    conv = Conversation(db, sender="inv-all", metadata=PAUL)
+    await conv.say("il me faut une facture", "request_invoice")
+    await conv.say("toutes", "inform")
+    assert len(conv.frame["slots"]["invoices"]) == 6
