@@ -63,3 +63,28 @@ async def test_invoices_of_a_year_a_range_or_all_of_them(db):
     await conv.say("il me faut une facture", "request_invoice")
     await conv.say("toutes", "inform")
     assert len(conv.frame["slots"]["invoices"]) == 6
+
+
+async def test_a_workshop_registration_and_a_certificate_request_open_a_normal_ticket(db):
+    conv = Conversation(db, sender="ws-1", metadata=PAUL)
+    await conv.say("je voudrais m'inscrire à un atelier", "ask_workshop")
+    await conv.say("gérer mes e-mails et le spam", "inform")
+    assert conv.frame["step"] == "liste"
+    await conv.say("1", "inform")
+    assert "inscription à l'atelier" in conv.texts
+    ticket = db.scalars(select(m.Ticket).where(m.Ticket.conversation_id == "ws-1")).one()
+    assert (ticket.scenario, ticket.priority) == ("workshop_opportunity", "normal") and ticket.ref in conv.texts
+    conv = Conversation(db, sender="cert-1", metadata=PAUL)
+    await conv.say("il me faut mon attestation de participation", "request_certificate")
+    ticket = db.scalars(select(m.Ticket).where(m.Ticket.conversation_id == "cert-1")).one()
+    assert (ticket.scenario, ticket.priority) == ("workshop_certificate", "normal")
+
+
+async def test_a_follow_up_on_an_unknown_number_says_so_and_offers_the_customers_tickets(db):
+    conv = Conversation(db, sender="fu-1", metadata=PAUL)
+    await conv.say("où en est mon ticket TK-09876 ?", "check_ticket_status",
+                   entities=[{"entity": "ticket_id", "value": "TK-09876"}])
+    assert "Quel est le numéro de votre ticket" not in conv.texts
+    assert "Je ne trouve pas ce numéro parmi vos demandes" in conv.texts
+    assert "Voir mes demandes" in str(conv.bot)
+    assert db.scalars(select(m.Ticket).where(m.Ticket.conversation_id == "fu-1")).first() is None
