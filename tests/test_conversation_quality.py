@@ -88,3 +88,16 @@ async def test_a_follow_up_on_an_unknown_number_says_so_and_offers_the_customers
     assert "Je ne trouve pas ce numéro parmi vos demandes" in conv.texts
     assert "Voir mes demandes" in str(conv.bot)
     assert db.scalars(select(m.Ticket).where(m.Ticket.conversation_id == "fu-1")).first() is None
+
+
+async def test_no_parroting_of_the_customers_words_and_no_apology_for_a_pause(db):
+    conv = Conversation(db, sender="angry-1", metadata=PAUL)
+    await conv.say("j'en ai marre, je vais résilier", "threaten_churn")
+    cause = "le technicien est venu trois fois et mon ordinateur plante toujours au démarrage depuis un mois"
+    await conv.say(cause, "complain", confidence=0.5)
+    assert cause not in conv.texts and "Si je comprends bien" not in conv.texts
+    ticket = db.scalars(select(m.Ticket).where(m.Ticket.conversation_id == "angry-1")).one()
+    assert cause in str(ticket.data) + " ".join(str(h.details) for h in ticket.history)  # kept word for word
+    conv = Conversation(db, sender="pause-1", metadata=PAUL)
+    await conv.say("je voudrais mettre en pause mon contrat signé le mois dernier", "request_suspension")
+    assert "désolé" not in conv.texts and "pas à la hauteur" not in conv.texts
