@@ -101,3 +101,26 @@ async def test_no_parroting_of_the_customers_words_and_no_apology_for_a_pause(db
     conv = Conversation(db, sender="pause-1", metadata=PAUL)
     await conv.say("je voudrais mettre en pause mon contrat signé le mois dernier", "request_suspension")
     assert "désolé" not in conv.texts and "pas à la hauteur" not in conv.texts
+
+
+async def test_a_code_that_does_not_arrive_gets_help_a_limited_resend_and_no_account_oracle(db):
+    texts = {}
+    for sender, address in (("otp-known", "paul.martin@example.fr"), ("otp-unknown", "personne@example.org")):
+        conv = Conversation(db, sender=sender)
+        await conv.say("je veux supprimer mon compte", "request_account_deletion")
+        await conv.say(address, "inform")
+        await conv.say("je n'ai reçu aucun code", "deny", confidence=0.6)
+        assert "courriers indésirables" in conv.texts and "6 chiffres" not in conv.texts
+        assert {b["title"] for b in conv.bot[-1].get("buttons", [])} >= {"Renvoyer le code", "Une autre adresse",
+                                                                          "Parler à un conseiller"}
+        said = [conv.texts]
+        for _ in range(3):
+            await conv.say("Renvoyer le code", "affirm")
+            said.append(conv.texts)
+            if "Plusieurs codes" not in conv.texts:
+                await conv.say("toujours rien reçu", "deny", confidence=0.6)
+        texts[sender] = said
+        assert "Plusieurs codes ont déjà été envoyés" in said[-1]  # the fourth code is not sent
+    sent = db.scalars(select(m.OutboxMessage).where(m.OutboxMessage.kind == "otp")).all()
+    assert len(sent) == 3 and {o.recipient for o in sent} == {"paul.martin@example.fr"}
+    assert texts["otp-known"] == texts["otp-unknown"]  # the same words, account or not

@@ -46,6 +46,8 @@ def answers(db, step) -> List[Parsed]:
         texts = list(VARIANTS[c.type])
     if c.optional and "non" not in texts:
         texts.append("non")
+    if c.escape and c.escape.keywords:
+        texts.append(c.escape.keywords[0])  # the way out (« pas reçu » while a code is expected)
     return [Parsed(text=t, intent="deny" if t == "non" else "inform", confidence=0.9) for t in texts]
 
 

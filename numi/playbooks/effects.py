@@ -316,18 +316,25 @@ def check_identity(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
     return {"identity_verified": bool(env.customer_id)}
 
 
+OTP_PER_WINDOW, OTP_WINDOW_MINUTES = 3, 15  # codes sent per conversation
+
+
 @effect("send_otp", params=("email",), required=("email",), outputs=("otp_sent",))
 def send_otp(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
     """Send a one-time code to the address if it belongs to a customer (never says whether)."""
     from numi.reminders import outbox
 
     email = str(params["email"]).strip().lower()
+    recent = env.session.scalars(select(m.OtpChallenge.id).where(  # codes still valid: sent in the window
+        m.OtpChallenge.conversation_id == env.conversation_id, m.OtpChallenge.expires_at > env.now)).all()
+    if len(recent) >= OTP_PER_WINDOW:  # « renvoyer le code » has a limit, whatever the address
+        return {"otp_sent": False}
     customer = env.session.scalars(select(m.Customer).where(m.Customer.email == email,
                                                             m.Customer.erased_at.is_(None))).first()
     code = f"{secrets.randbelow(10**6):06d}"
     challenge = m.OtpChallenge(conversation_id=env.conversation_id, email=email,
                                customer_id=customer.id if customer else None, code_hash=_hash(code),
-                               expires_at=env.now + timedelta(minutes=15))
+                               expires_at=env.now + timedelta(minutes=OTP_WINDOW_MINUTES))
     env.session.add(challenge)
     env.session.flush()
     if customer is not None:

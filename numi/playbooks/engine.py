@@ -115,11 +115,13 @@ def _fold(text: str) -> str:
     return re.sub(r"[^a-z0-9@.+\- ]+", " ", fold(text)).strip()
 
 
+def _says(folded: str, keywords: Sequence[str]) -> bool:
+    """Does the folded text hold one of the keywords, as whole words?"""
+    return any(_fold(k) and re.search(rf"\b{re.escape(_fold(k))}\b", folded) for k in keywords)
+
+
 def _by_keywords(step: Step, folded: str) -> Optional[Choice]:
-    for ch in step.choices:
-        if any(_fold(k) and re.search(rf"\b{re.escape(_fold(k))}\b", folded) for k in ch.keywords):
-            return ch
-    return None
+    return next((ch for ch in step.choices if _says(folded, ch.keywords)), None)
 
 
 class Walker:
@@ -326,6 +328,13 @@ class Walker:
             value = values.extract(step.collect, msg)
             if step.collect.optional and (msg.intent in DENY or values.is_refusal(msg.text)):
                 value = ""  # « non », « rien », « pas maintenant »: nothing to record
+            escape = step.collect.escape
+            if value is None and escape is not None and (
+                    (msg.intent in escape.intents and msg.confidence >= 0.5)
+                    or _says(_fold(msg.text), escape.keywords)):
+                frame["misses"] = 0
+                self._enter(state, escape.next)
+                return
             if value is None:
                 self._miss(state, pb, step, frame)
                 return

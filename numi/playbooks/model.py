@@ -48,7 +48,10 @@ STEP_KEYS = {"say", "prompt", "checklist", "effects", "collect", "choices", "nex
 # and the values (« … rappelez-moi jeudi au 06… : mon imprimante ne marche plus » → the subject)
 PREFILL_KINDS = {"value", "period", "remainder"}
 PROMPT_KEYS = {"script", "hints", "warnings"}
-COLLECT_KEYS = {"slot", "type", "entity", "retry", "optional", "min_length", "options"}
+COLLECT_KEYS = {"slot", "type", "entity", "retry", "optional", "min_length", "options", "escape"}
+# escape: {keywords, intents, next}: a message without a valid value that says one of these goes
+# to `next` instead of the retry (« je n'ai reçu aucun code » while a code is expected)
+ESCAPE_KEYS = {"keywords", "intents", "next"}
 CHOICE_KEYS = {"label", "intents", "value", "next", "keywords"}
 NEXT_KEYS = {"when", "goto"}
 COLLECT_TYPES = {
@@ -72,6 +75,13 @@ class Prompt:
 
 
 @dataclass(frozen=True)
+class Escape:
+    next: str
+    keywords: Tuple[str, ...] = ()
+    intents: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Collect:
     slot: str
     type: str = "text"
@@ -80,6 +90,7 @@ class Collect:
     optional: bool = False
     min_length: int = 1
     options: Tuple[str, ...] = ()
+    escape: Optional[Escape] = None
 
 
 @dataclass(frozen=True)
@@ -122,7 +133,8 @@ class Step:
         return self.collect is not None or bool(self.choices)
 
     def targets(self) -> List[str]:
-        return [c.next for c in self.choices] + [g.goto for g in self.next]
+        escape = [self.collect.escape.next] if self.collect and self.collect.escape else []
+        return [c.next for c in self.choices] + [g.goto for g in self.next] + escape
 
 
 @dataclass(frozen=True)
@@ -208,10 +220,18 @@ def _parse_step(step_id: str, raw: Any, where: str) -> Step:
         ctype = c.get("type", "text")
         if ctype not in COLLECT_TYPES:
             raise PlaybookError(f"{where}: type de collecte inconnu « {ctype} » ({sorted(COLLECT_TYPES)})")
+        escape = None
+        if c.get("escape") is not None:
+            e = _mapping(c["escape"], f"{where} (escape)")
+            _check_keys(e, ESCAPE_KEYS, f"{where} (escape)")
+            if "next" not in e or not (e.get("keywords") or e.get("intents")):
+                raise PlaybookError(f"{where}: « escape » demande « next » et des « keywords » ou « intents »")
+            escape = Escape(next=str(e["next"]), keywords=_tuple_of_str(e.get("keywords"), where, "keywords"),
+                            intents=_tuple_of_str(e.get("intents"), where, "intents"))
         collect = Collect(
             slot=str(c["slot"]), type=ctype, entity=c.get("entity"), retry=c.get("retry"),
             optional=bool(c.get("optional", False)), min_length=int(c.get("min_length", 1)),
-            options=_tuple_of_str(c.get("options"), where, "options"),
+            options=_tuple_of_str(c.get("options"), where, "options"), escape=escape,
         )
     choices = []
     for i, ch in enumerate(raw.get("choices") or []):

@@ -182,6 +182,10 @@ def validate_playbook(pb: Playbook, intents: Optional[Iterable[str]] = None) -> 
                 bad = [i for i in ch.intents if i not in known_intents]
                 if bad:
                     raise PlaybookError(f"{pb.where(step.id)}: intent(s) inconnu(s) {bad} dans le choix « {ch.label} »")
+        if step.collect and step.collect.escape and known_intents is not None:
+            bad = [i for i in step.collect.escape.intents if i not in known_intents]
+            if bad:
+                raise PlaybookError(f"{pb.where(step.id)}: intent(s) inconnu(s) {bad} dans « escape »")
         for e in step.effects:
             effects_mod.check_params(e, pb.where(step.id))
             if e.name == "handoff" and e.params.get("queue") not in {"level1", "level2", "supervisor", "cs"}:
