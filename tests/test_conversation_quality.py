@@ -124,3 +124,20 @@ async def test_a_code_that_does_not_arrive_gets_help_a_limited_resend_and_no_acc
     sent = db.scalars(select(m.OutboxMessage).where(m.OutboxMessage.kind == "otp")).all()
     assert len(sent) == 3 and {o.recipient for o in sent} == {"paul.martin@example.fr"}
     assert texts["otp-known"] == texts["otp-unknown"]  # the same words, account or not
+
+
+async def test_a_descriptive_answer_is_an_answer_not_a_second_request(db):
+    conv = Conversation(db, sender="refund-free", metadata=PAUL)
+    await conv.say("je voudrais un remboursement", "request_refund")
+    await conv.say("Erreur de facturation", "inform")
+    assert conv.frame["step"] == "details_facturation"
+    await conv.say("sur votre site la page des factures affiche un montant faux et le bouton payer plante",
+                   "report_bug", confidence=0.9)
+    assert "c'est votre réponse à ma question" in conv.texts
+    await conv.say("C'est ma réponse", "inform")
+    state = conv.slots["pb_state"]
+    assert state["queue"] == [] and all(f["id"] == "refund_request" for f in state["stack"])
+    assert "bug" not in conv.texts.lower()
+    tickets = db.scalars(select(m.Ticket).where(m.Ticket.conversation_id == "refund-free")).all()
+    assert [t.scenario for t in tickets] == ["refund_request"]
+    assert "le bouton payer plante" in str(tickets[0].data) + " ".join(str(h.details) for h in tickets[0].history)

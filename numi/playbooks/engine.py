@@ -10,7 +10,9 @@ State::
     {"mode": "customer" | "agent",
      "stack": [{"id", "step", "slots", "misses", "ticket", "visited"}],
      "queue": [playbook ids raised mid-way, handled in turn],
-     "pending": null | "resume" | "human",
+     "pending": null | "resume" | "human" | "also",
+     "also": {"id", "text", "entities"}: while « also » is pending, the answer held back and
+             the other request it may also be,
      "said": [the customer's last messages, {"text", "entities"}: steps with `prefill`
               take their answer from them instead of asking again]}
 """
@@ -173,6 +175,18 @@ class Walker:
                 self._system("not_resumed", state, title=dropped)
                 self._after_finish(state)
                 return self._outcome(state)
+        if pending == "also":
+            state["pending"] = None
+            held = state.pop("also", None) or {}
+            if msg.intent in AFFIRM or self._matches_label(msg, self._sys_label("also_yes")):
+                other_id = held.get("id")
+                if other_id in self.lib and other_id not in state["queue"]:
+                    state["queue"].append(other_id)
+                    self._system("queued", state, title=self.lib[other_id].title)
+            answer = Parsed(text=held.get("text") or "", intent="inform", confidence=1.0,
+                            entities=held.get("entities") or ())
+            self._answer(state, self._top_pb(state).steps[self._top(state)["step"]], answer)
+            return self._outcome(state)
         if pending == "human":
             state["pending"] = None
             if msg.intent in AFFIRM + ("request_human",) or self._matches_label(msg, self._sys_label("human_yes")):
@@ -204,10 +218,14 @@ class Walker:
         other = self.lib.playbook_for_intent(msg.intent) if confident else None
         if other is not None and other.id != pb.id and not self._choice_for(step, msg):
             if free_text:
-                # the answer stands, and the other request is handled in turn
+                # most likely an answer that happens to sound like a request: ask, never invent one
                 if other.id not in state["queue"] and all(f["id"] != other.id for f in state["stack"]):
-                    state["queue"].append(other.id)
-                    self._system("queued", state, title=other.title)
+                    state["pending"] = "also"
+                    state["also"] = {"id": other.id, "text": msg.text[:values.MAX_TEXT],
+                                     "entities": [dict(e) for e in msg.entities if isinstance(e, Mapping)]}
+                    self._system("also_request", state, title=other.title,
+                                 buttons=[self._sys_label("also_no"), self._sys_label("also_yes")])
+                    return self._outcome(state)
             else:
                 self._system("interrupted_by", state, title=other.title, current=pb.title)
                 self._push(state, other.id, None, None, None)
