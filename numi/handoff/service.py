@@ -55,12 +55,15 @@ def _announce(env, handoff: m.Handoff, pb, queue: str, is_open: bool) -> Dict[st
 
     lib = runtime.get().library
     ref = m.ticket_ref(handoff.ticket_number) if handoff.ticket_number else None
+    who = QUEUE_LABELS[queue]
     if is_open:
         when = lib.system_text("handoff_when_open", "customer", {"minutes": env.settings.handoff_pickup_minutes})
+        message = lib.system_text("handoff_announce_open", "customer", {"who": who, "when": when})
     else:
-        reopen = hours.next_open(env.settings.opening_hours, env.local_now())
-        when = lib.system_text("handoff_when_closed", "customer", {"reopen": datetime_fr(reopen), "ticket": ref})
-    return {"handoff_open": is_open, "handoff_who": QUEUE_LABELS[queue], "handoff_when": when,
+        reopen = datetime_fr(hours.next_open(env.settings.opening_hours, env.local_now()))
+        when = lib.system_text("handoff_when_closed", "customer", {"reopen": reopen, "ticket": ref})
+        message = lib.system_text("handoff_announce_closed", "customer", {"who": who, "reopen": reopen, "ticket": ref})
+    return {"handoff_open": is_open, "handoff_who": who, "handoff_when": when, "handoff_message": message,
             "ticket_id": ref, "_signal": {"handoff": {"id": handoff.id, "queue": queue, "open": is_open}}}
 
 

@@ -365,7 +365,7 @@ def check_otp(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
 # Humans: handoff, callbacks, alerts, tasks
 # ---------------------------------------------------------------------------
 @effect("handoff", params=("queue", "reason"), required=("queue",),
-        outputs=("handoff_open", "handoff_who", "handoff_when", "@ticket", "ticket_id"))
+        outputs=("handoff_open", "handoff_who", "handoff_when", "handoff_message", "@ticket", "ticket_id"))
 def handoff(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
     """Hand the conversation to a human queue with a full packet; say who and when."""
     from numi.handoff import service as handoff_service

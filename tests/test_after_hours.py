@@ -1,0 +1,32 @@
+"""Issue 18, point 3: after hours, a handoff says what will really happen."""
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from numi.db import models as m
+from numi.settings import Settings
+from tests.test_walker import Conversation
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Open half an hour a day, three hours from now: closed at the time of the test."""
+    hour = (datetime.now(ZoneInfo("Europe/Paris")).hour + 3) % 24
+    return Settings.from_env(env={"NUMI_OPENING_HOURS": f"mon-sun {hour:02d}:00-{hour:02d}:30"},
+                             database_url=database_url, secret="test-secret", admin_token="admin-test-token",
+                             mailbox_dir=tmp_path / "mailbox", scheduler_enabled=False)
+
+
+async def test_a_handoff_after_hours_does_not_claim_to_put_anyone_in_touch(db):
+    conv = Conversation(db, sender="night-1")
+    await conv.say("je veux parler à un conseiller", "request_human")
+    assert "je transmets votre demande à un conseiller" in conv.texts.lower()
+    await conv.say("non", "deny")
+    said = conv.texts
+    assert "mets en relation" not in said
+    assert "reprendra votre demande le" in said and "nos conseillers sont absents" in said
+    handoff = db.scalars(select(m.Handoff).where(m.Handoff.conversation_id == "night-1")).one()
+    assert handoff.status == "waiting" and m.ticket_ref(handoff.ticket_number) in said
