@@ -13,6 +13,7 @@ State::
      "pending": null | "resume" | "human" | "also",
      "also": {"id", "text", "entities"}: while « also » is pending, the answer held back and
              the other request it may also be,
+     "trail": [[playbook, step] entered], "asked": [[playbook, step] that waited for an answer],
      "said": [the customer's last messages, {"text", "entities"}: steps with `prefill`
               take their answer from them instead of asking again]}
 """
@@ -208,6 +209,10 @@ class Walker:
             # if the classifier read « au revoir » in it
             self._answer(state, step, msg)
             return self._outcome(state)
+        if self._escapes(step, msg) and values.extract(step.collect, msg) is None:
+            # « je n'ai reçu aucun code » is about this step, whatever else it sounds like
+            self._answer(state, step, msg)
+            return self._outcome(state)
 
         if msg.intent == "stop" and msg.confidence >= STOP_CONFIDENCE and not self._choice_for(step, msg):
             state["stack"].pop()
@@ -289,6 +294,9 @@ class Walker:
                 continue
             self._show_step(state, pb, step, frame, scope, waiting=step.waits)
             if step.waits:
+                asked = state.setdefault("asked", [])  # the questions put, in order (replays, scoring)
+                asked.append([pb.id, step.id])
+                del asked[:-60]
                 return
             target = self._resolve_next(step, frame, scope)
         raise RuntimeError(f"{self.lib[self._top(state)['id']].where()}: trop d'étapes sans attente")
@@ -346,12 +354,9 @@ class Walker:
             value = values.extract(step.collect, msg)
             if step.collect.optional and (msg.intent in DENY or values.is_refusal(msg.text)):
                 value = ""  # « non », « rien », « pas maintenant »: nothing to record
-            escape = step.collect.escape
-            if value is None and escape is not None and (
-                    (msg.intent in escape.intents and msg.confidence >= 0.5)
-                    or _says(_fold(msg.text), escape.keywords)):
+            if value is None and self._escapes(step, msg):
                 frame["misses"] = 0
-                self._enter(state, escape.next)
+                self._enter(state, step.collect.escape.next)
                 return
             if value is None:
                 self._miss(state, pb, step, frame)
@@ -368,6 +373,12 @@ class Walker:
         frame["slots"][step.id] = choice.value if choice.value is not None else choice.label
         frame["misses"] = 0
         self._enter(state, choice.next)
+
+    @staticmethod
+    def _escapes(step: Step, msg: Parsed) -> bool:
+        escape = step.collect.escape if step.collect else None
+        return escape is not None and ((msg.intent in escape.intents and msg.confidence >= 0.5)
+                                       or _says(_fold(msg.text), escape.keywords))
 
     def _miss(self, state, pb: Playbook, step: Step, frame) -> None:
         frame["misses"] = frame.get("misses", 0) + 1

@@ -45,8 +45,10 @@ STEP_KEYS = {"say", "prompt", "checklist", "effects", "collect", "choices", "nex
 # how a waiting step takes its answer from what the customer already said, instead of asking:
 # value: a value of the collected type (or a choice by its keywords); period: a message naming
 # months (« de janvier à mars »); remainder: what an earlier message says besides the request
-# and the values (« … rappelez-moi jeudi au 06… : mon imprimante ne marche plus » → the subject)
-PREFILL_KINDS = {"value", "period", "remainder"}
+# and the values (« … rappelez-moi jeudi au 06… : mon imprimante ne marche plus » → the subject);
+# about: a title in quotes, or what follows « pour », « sur », « au sujet de » (« un atelier
+# pour ranger mes photos » → « ranger mes photos »)
+PREFILL_KINDS = {"value", "period", "remainder", "about"}
 PROMPT_KEYS = {"script", "hints", "warnings"}
 COLLECT_KEYS = {"slot", "type", "entity", "retry", "optional", "min_length", "options", "escape"}
 # escape: {keywords, intents, next}: a message without a valid value that says one of these goes

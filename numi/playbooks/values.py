@@ -109,6 +109,21 @@ def remainder(text: str) -> Optional[str]:
     return joined[:MAX_TEXT] if len(joined.split()) >= 3 else None
 
 
+QUOTED = re.compile(r"[«\"“]\s*([^»\"”]{3,120}?)\s*[»\"”]")
+TOPIC = re.compile(r"(?i)\b(?:pour|sur|au sujet d[eu']|concernant|[àa] propos d[eu']|apprendre [àa]|m'initier [àa]|"
+                   r"ma[iî]triser)\s*(?P<rest>[^.!?;,]+)")
+
+
+def about(text: str) -> Optional[str]:
+    """The topic a request names: a title in quotes, else what follows « pour », « sur »…"""
+    quoted = QUOTED.search(text or "")
+    if quoted:
+        return quoted.group(1)
+    topic = TOPIC.search(text or "")
+    rest = topic.group("rest").strip(" ,") if topic else ""
+    return rest[:MAX_TEXT] if len(rest.split()) >= 2 and not (EMAIL.search(rest) or PHONE.search(rest)) else None
+
+
 def prefilled(collect, kind: str, said: Sequence[Any], now: Optional[datetime] = None) -> Optional[Any]:
     """The answer to a collect step found in what the customer already said (latest first)."""
     for msg in reversed(list(said)):
@@ -118,6 +133,8 @@ def prefilled(collect, kind: str, said: Sequence[Any], now: Optional[datetime] =
             value = msg.text[:MAX_TEXT] if dates.month_range(msg.text, now or _now()) else None
         elif kind == "remainder":
             value = remainder(msg.text)
+        elif kind == "about":
+            value = about(msg.text)
         else:
             value = None
         if value is not None:
