@@ -1,5 +1,5 @@
 # numi assist — the two commands of the README are `make run` and `make test`.
-.PHONY: setup train run test validate nlu-eval nlu-eval-hard emotion-eval-hard alerts-eval-hard leakage nlu-compare alerts-eval lint-playbooks bench bench-stock bench-reminders bench-alerts screenshots clean
+.PHONY: setup train run test validate nlu-eval nlu-eval-hard emotion-eval-hard alerts-eval-hard leakage simulate nlu-compare alerts-eval lint-playbooks bench bench-stock bench-reminders bench-alerts screenshots clean
 
 setup:
 	@scripts/bootstrap.sh
@@ -27,6 +27,10 @@ nlu-eval-hard: train
 # the alert rules that a message's text decides, on tests/alerts/themes_heldout.yml
 alerts-eval-hard: train
 	@PYTHONPATH=. .venv/bin/python -m numi.alerts.evaluate --model $$(scripts/train.sh)
+
+# the simulated customers (tests/simulated/customers.yml) on the real servers, with transcripts
+simulate: train
+	@PYTHONPATH=. NUMI_SECRET=$${NUMI_SECRET:-test-secret} .venv/bin/python -m tests.simulated.runner --transcripts
 
 # training texts that copy a held-out one (and --fix: remove them from the training side)
 leakage: setup

@@ -47,8 +47,9 @@ STEP_KEYS = {"say", "prompt", "checklist", "effects", "collect", "choices", "nex
 # months (« de janvier à mars »); remainder: what an earlier message says besides the request
 # and the values (« … rappelez-moi jeudi au 06… : mon imprimante ne marche plus » → the subject);
 # about: a title in quotes, or what follows « pour », « sur », « au sujet de » (« un atelier
-# pour ranger mes photos » → « ranger mes photos »)
-PREFILL_KINDS = {"value", "period", "remainder", "about"}
+# pour ranger mes photos » → « ranger mes photos »); place, since, device: the page of numi, the
+# moment, the device or browser a message names (« depuis ce matin », « sur Chrome, PC Windows »)
+PREFILL_KINDS = {"value", "period", "remainder", "about", "place", "since", "device"}
 PROMPT_KEYS = {"script", "hints", "warnings"}
 COLLECT_KEYS = {"slot", "type", "entity", "retry", "optional", "min_length", "options", "escape"}
 # escape: {keywords, intents, next}: a message without a valid value that says one of these goes

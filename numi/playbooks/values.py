@@ -124,6 +124,28 @@ def about(text: str) -> Optional[str]:
     return rest[:MAX_TEXT] if len(rest.split()) >= 2 and not (EMAIL.search(rest) or PHONE.search(rest)) else None
 
 
+# where, since when, on what (language data for the steps of a bug report)
+NAMED = {
+    "place": re.compile(r"(?i)\b(espace client|appli(?:cation)?(?: numi)?|site(?: numi| web| internet)?|chat(?: numi)?|"
+                        r"(?:page|rubrique|onglet|menu|bouton) (?:«[^»]{1,60}»|[\w'’-]+(?: [\w'’-]+)?)|"
+                        r"tableau de bord|formulaire(?: [\w'’-]+)?)"),
+    "since": re.compile(r"(?i)\b(depuis (?:[\w'’]+ ){0,2}?(?:matin|soir|midi|nuit|hier|semaine|mois|jours?|heures?|"
+                        r"minutes?|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|"
+                        r"\d{1,2}(?:/\d{1,2})?(?: (?:jours?|heures?|semaines?|mois|minutes?))?)"
+                        r"(?: (?:vers )?\d{1,2} ?h\d{0,2})?|ce matin(?: vers \d{1,2} ?h)?|cet apr[eè]s-midi|ce soir|cette nuit|"
+                        r"hier(?: soir| matin)?|aujourd'hui|avant-hier|la semaine derni[eè]re|tout à l'heure)"),
+    "device": re.compile(r"(?i)\b(chrome|firefox|safari|edge|opera|iphone(?: \d+)?|ipad|android|samsung(?: galaxy)?|"
+                         r"windows(?: \d+)?|mac(?:book)?|linux|pc(?: portable| fixe)?|ordinateur(?: portable)?|"
+                         r"t[ée]l[ée]phone|tel|smartphone|mobile|tablette)\b"),
+}
+
+
+def named(kind: str, text: str) -> Optional[str]:
+    """The phrases of `text` that name a place of numi, a moment or a device (joined)."""
+    found = list(dict.fromkeys(m.group(1).strip() for m in NAMED[kind].finditer(text or "")))
+    return ", ".join(found)[:MAX_TEXT] if found else None
+
+
 def prefilled(collect, kind: str, said: Sequence[Any], now: Optional[datetime] = None) -> Optional[Any]:
     """The answer to a collect step found in what the customer already said (latest first)."""
     for msg in reversed(list(said)):
@@ -135,6 +157,8 @@ def prefilled(collect, kind: str, said: Sequence[Any], now: Optional[datetime] =
             value = remainder(msg.text)
         elif kind == "about":
             value = about(msg.text)
+        elif kind in NAMED:
+            value = named(kind, msg.text)
         else:
             value = None
         if value is not None:

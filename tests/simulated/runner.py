@@ -118,7 +118,8 @@ def run_one(stack: Stack, lib, persona: Dict[str, Any], staff: str) -> Result:
     invented = sorted({t.get("scenario") for t in tickets} - allowed)
     if invented:
         result.failures.append(f"invented request: tickets of {invented}")
-    queue = state["handoff"].get("queue")
+    # a live handoff, or the ticket escalated to a queue (« level 2 when it cannot be reproduced »)
+    queue = state["handoff"].get("queue") or next((t.get("queue") for t in mine if t.get("status") == "escalated"), None)
     if queue != expect.get("handoff"):
         result.failures.append(f"handoff: {queue} instead of {expect.get('handoff')}")
     for pattern in expect.get("forbidden") or []:
