@@ -141,3 +141,19 @@ async def test_a_descriptive_answer_is_an_answer_not_a_second_request(db):
     tickets = db.scalars(select(m.Ticket).where(m.Ticket.conversation_id == "refund-free")).all()
     assert [t.scenario for t in tickets] == ["refund_request"]
     assert "le bouton payer plante" in str(tickets[0].data) + " ".join(str(h.details) for h in tickets[0].history)
+
+
+def test_what_an_opening_already_names_for_the_steps_with_prefill():
+    from numi.playbooks import values
+
+    report = "depuis ce matin 9h, erreur 500 dans l'espace client, rubrique Factures. Je suis sur Chrome, PC Windows 11."
+    assert values.named("place", report) == "espace client, rubrique Factures"
+    assert values.named("since", report) == "depuis ce matin 9h"
+    assert values.named("device", report) == "Chrome, PC, Windows 11"
+    assert values.named("since", "ça plante depuis 3 jours") == "depuis 3 jours"
+    assert values.about("un atelier pour apprendre à classer mes photos") == "apprendre à classer mes photos"
+    assert values.about("l'attestation de l'atelier « Sécuriser ses comptes »") == "Sécuriser ses comptes"
+    assert values.about("je veux m'inscrire à un atelier") is None
+    assert values.remainder("Rappelez-moi jeudi à 14h au 06 12 34 56 78, mon imprimante ne marche plus") == \
+        "mon imprimante ne marche plus"
+    assert values.remainder("rappelez-moi svp") is None
