@@ -25,8 +25,23 @@ async def test_a_handoff_after_hours_does_not_claim_to_put_anyone_in_touch(db):
     await conv.say("je veux parler à un conseiller", "request_human")
     assert "je transmets votre demande à un conseiller" in conv.texts.lower()
     await conv.say("non", "deny")
+    assert "nous rouvrons le" in conv.texts and "rappeler dès la réouverture" in conv.texts
+    await conv.say("Laisser ma demande par écrit", "inform")
     said = conv.texts
     assert "mets en relation" not in said
     assert "reprendra votre demande le" in said and "nos conseillers sont absents" in said
     handoff = db.scalars(select(m.Handoff).where(m.Handoff.conversation_id == "night-1")).one()
     assert handoff.status == "waiting" and m.ticket_ref(handoff.ticket_number) in said
+
+
+async def test_after_hours_a_call_back_at_reopening_is_offered_and_booked(db):
+    conv = Conversation(db, sender="night-2")
+    await conv.say("je veux parler à un conseiller", "request_human")
+    await conv.say("ma box ne marche plus depuis hier", "inform")
+    await conv.say("Être rappelé(e) à la réouverture", "request_callback")
+    assert "À quel numéro" in conv.texts
+    await conv.say("06 12 34 56 78", "inform")
+    assert "un conseiller vous rappellera le" in conv.texts and "06 12 34 56 78" in conv.texts
+    callback = db.scalars(select(m.Callback).where(m.Callback.conversation_id == "night-2")).one()
+    assert callback.phone == "06 12 34 56 78" and "box" in callback.subject
+    assert db.scalars(select(m.Handoff).where(m.Handoff.conversation_id == "night-2")).first() is None

@@ -157,3 +157,14 @@ def test_what_an_opening_already_names_for_the_steps_with_prefill():
     assert values.remainder("Rappelez-moi jeudi à 14h au 06 12 34 56 78, mon imprimante ne marche plus") == \
         "mon imprimante ne marche plus"
     assert values.remainder("rappelez-moi svp") is None
+
+
+async def test_a_prefilled_step_still_says_what_matters(db):
+    conv = Conversation(db, sender="sec-pre", metadata=PAUL)
+    await conv.say("au secours mon compte a été piraté, quelqu'un envoie des messages en mon nom",
+                   "report_security_incident")
+    assert "De quel type d'incident" not in conv.texts
+    assert "ne vous demandera jamais votre mot de passe" in conv.texts
+    conv = Conversation(db, sender="oos-pre")
+    await conv.say("pouvez-vous me réserver un billet de train pour Lyon ?", "out_of_scope")
+    assert "ne relève pas de numi" in conv.texts and "de quoi s'agit-il" not in conv.texts

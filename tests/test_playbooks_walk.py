@@ -120,11 +120,26 @@ SCRIPTED = [
     ("workshop_opportunity", "customer", None, None,
      ["la messagerie", "1", "paul.martin@example.fr", "000000", "Un conseiller"], "transfert"),
 ]
+# After hours (the office closed whatever the time of the test): human_handoff's call-back branches
+CLOSED = [
+    ("human_handoff", "customer", None, None, ["non", "Être rappelé(e) à la réouverture", "06 12 34 56 78"], "rappel_ok"),
+    ("human_handoff", "customer", "CLT-00321", None, ["non", "Être rappelé(e) à la réouverture"], "rappel_connu"),
+    ("human_handoff", "agent", None, None, ["non", "Laisser ma demande par écrit"], "transfert"),
+]
 
 
-def scripted(db, lib, pb_id, mode, customer, entry, answers_, conv) -> List[Tuple[str, str]]:
-    env = EffectEnv(session=db, settings=runtime.get().settings, conversation_id=conv, customer_id=customer,
-                    mode=mode, actor="test", agent_name="Camille")
+def closed_now(settings):
+    """The same settings with the office open half an hour a day, three hours from now."""
+    import dataclasses
+    from datetime import time as clock_time
+
+    hour = (EffectEnv(session=None, settings=settings, conversation_id="-").local_now().hour + 3) % 24
+    return dataclasses.replace(settings, opening_hours={d: (clock_time(hour, 0), clock_time(hour, 30)) for d in range(7)})
+
+
+def scripted(db, lib, pb_id, mode, customer, entry, answers_, conv, settings=None) -> List[Tuple[str, str]]:
+    env = EffectEnv(session=db, settings=settings or runtime.get().settings, conversation_id=conv,
+                    customer_id=customer, mode=mode, actor="test", agent_name="Camille")
     pb = lib[pb_id]
     slots = {"subscription_id": db.scalars(select(m.Subscription.id).where(
         m.Subscription.customer_id == customer)).first()} if "subscription" in pb.context else {}
@@ -148,6 +163,10 @@ def test_every_playbook_every_step_in_both_modes(db, services):
     for i, (pb_id, mode, customer, entry, answers_, expected) in enumerate(SCRIPTED):
         trail = scripted(db, lib, pb_id, mode, customer, entry, answers_, f"scripted-{i}")
         assert (pb_id, expected) in trail, f"{pb_id}: {expected} not reached, trail {trail}"
+        visited.update(trail)
+    for i, (pb_id, mode, customer, entry, answers_, expected) in enumerate(CLOSED):
+        trail = scripted(db, lib, pb_id, mode, customer, entry, answers_, f"closed-{i}", closed_now(services.settings))
+        assert (pb_id, expected) in trail, f"{pb_id} after hours: {expected} not reached, trail {trail}"
         visited.update(trail)
     for mode, pb_id in [(mode, pb_id) for mode in ("customer", "agent") for pb_id in lib]:
         # anonymous; a regular customer with tickets; one with no e-mail and no ticket; for upsell

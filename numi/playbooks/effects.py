@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
+from numi import hours
 from numi.clock import datetime_fr, to_local, utcnow
 from numi.db import models as m
 from numi.nlu.dates import month_range
@@ -156,6 +157,7 @@ class EffectEnv:
             "customer": CustomerView.of(self.customer()),
             "agent": {"first_name": self.agent_name or "l'équipe numi"},
             "now": self.local_now(),
+            "office": self.office(),
         }
         ticket = self.ticket(frame)
         if ticket is not None:
@@ -167,6 +169,23 @@ class EffectEnv:
         return scope
 
     # -- helpers --
+    def office(self) -> Dict[str, Any]:
+        """Open now? If not: when it reopens, and the first free call-back slot then (once a turn)."""
+        if "_office" in self.__dict__:
+            return self.__dict__["_office"]
+        table, now = self.settings.opening_hours, self.local_now()
+        if hours.is_open(table, now):
+            self.__dict__["_office"] = {"open": True}
+            return self.__dict__["_office"]
+        reopen = hours.next_open(table, now)
+        taken = [to_local(t, self.settings.timezone).replace(tzinfo=None) for t in self.session.scalars(
+            select(m.Callback.slot_start).where(m.Callback.status == "scheduled", m.Callback.slot_start >= self.now))]
+        first = hours.free_slots(table, reopen - timedelta(minutes=1), taken, count=1)
+        self.__dict__["_office"] = {"open": False, "reopen": datetime_fr(reopen),
+                                    "first_slot": first[0].isoformat(timespec="minutes") if first else "",
+                                    "first_slot_fr": datetime_fr(first[0]) if first else ""}
+        return self.__dict__["_office"]
+
     def local_now(self) -> datetime:
         return to_local(self.now, self.settings.timezone).replace(tzinfo=None)
 

@@ -290,6 +290,9 @@ class Walker:
                 return  # an effect handed the conversation over
             known = self._prefilled(state, step, frame) if step.prefill and self.mode == "customer" else None
             if known is not None:  # already said: not asked again
+                if step.prefill_say:
+                    self._emit_text(self._render(step.prefill_say, self._scope(frame, pb), pb, step), [], pb, step,
+                                    frame, scope, kind="prefill")
                 target = known if isinstance(known, str) else self._resolve_next(step, frame, self._scope(frame, pb))
                 continue
             self._show_step(state, pb, step, frame, scope, waiting=step.waits)

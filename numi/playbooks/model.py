@@ -41,7 +41,7 @@ PLAYBOOK_KEYS = {
     "id", "title", "triggers", "priority", "handoff", "seed", "summary", "dos", "donts",
     "context", "entry", "start", "steps", "forbidden", "quiz",
 }
-STEP_KEYS = {"say", "prompt", "checklist", "effects", "collect", "choices", "next", "title", "prefill"}
+STEP_KEYS = {"say", "prompt", "checklist", "effects", "collect", "choices", "next", "title", "prefill", "prefill_say"}
 # how a waiting step takes its answer from what the customer already said, instead of asking:
 # value: a value of the collected type (or a choice by its keywords); period: a message naming
 # months (« de janvier à mars »); remainder: what an earlier message says besides the request
@@ -129,6 +129,7 @@ class Step:
     next: Tuple[Goto, ...] = ()
     title: Optional[str] = None
     prefill: Optional[str] = None
+    prefill_say: Optional[str] = None  # what is still said when the answer was already given
 
     @property
     def waits(self) -> bool:
@@ -260,6 +261,8 @@ def _parse_step(step_id: str, raw: Any, where: str) -> Step:
         raise PlaybookError(f"{where}: une étape a « collect » ou « choices », pas les deux")
     prefill = raw.get("prefill")
     prefill = "value" if prefill is True else prefill
+    if raw.get("prefill_say") is not None and prefill is None:
+        raise PlaybookError(f"{where}: « prefill_say » va avec « prefill »")
     if prefill is not None and (prefill not in PREFILL_KINDS or not (collect or choices)
                                 or (prefill != "value" and not (collect and collect.type == "text"))):
         raise PlaybookError(f"{where}: « prefill » vaut true, period ou remainder (ces deux-là pour une "
@@ -273,6 +276,7 @@ def _parse_step(step_id: str, raw: Any, where: str) -> Step:
         id=step_id, say=raw.get("say"), prompt=prompt,
         checklist=_tuple_of_str(raw.get("checklist"), where, "checklist"),
         effects=tuple(effects), collect=collect, choices=tuple(choices), next=nxt, prefill=prefill,
+        prefill_say=raw.get("prefill_say"),
         title=raw.get("title"),
     )
 

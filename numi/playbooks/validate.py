@@ -18,7 +18,7 @@ from numi.playbooks import effects as effects_mod
 from numi.playbooks.model import END, Playbook, PlaybookError, Step
 from numi.playbooks.render import parse
 
-GLOBAL_NAMES = {"customer", "slots", "agent", "now", "scenario", "mode"}
+GLOBAL_NAMES = {"customer", "slots", "agent", "now", "scenario", "mode", "office"}
 TICKET = "@ticket"  # pseudo-slot: a ticket is known at this point
 SYSTEM_INTENTS = {"nlu_fallback"}
 
@@ -57,6 +57,8 @@ def step_texts(step: Step) -> List[tuple]:
     out = []
     if step.say:
         out.append(("say", step.say))
+    if step.prefill_say:
+        out.append(("prefill_say", step.prefill_say))
     if step.prompt.script:
         out.append(("prompt.script", step.prompt.script))
     out += [("prompt.hints", h) for h in step.prompt.hints]

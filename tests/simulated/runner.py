@@ -31,6 +31,7 @@ from numi.settings import ROOT
 
 CUSTOMERS = Path(__file__).resolve().parent / "customers.yml"
 SLACK = 3  # messages beyond max_turns before a conversation is cut
+AFTER_HOURS = "Laisser ma demande par écrit"
 
 
 @dataclass
@@ -72,6 +73,8 @@ def _answer(persona: Dict[str, Any], lib, pb_state: Dict[str, Any]) -> Optional[
     for key in keys:
         if key in replies:
             return str(replies[key])
+    if frame["id"] == "human_handoff" and frame["step"] == "ferme":
+        return AFTER_HOURS  # after hours, whoever asked for a person leaves the request, unless told otherwise
     return persona.get("default_reply")
 
 
@@ -94,6 +97,8 @@ def run_one(stack: Stack, lib, persona: Dict[str, Any], staff: str) -> Result:
         if state["handoff"].get("status") in ("waiting", "claimed"):
             break
         message = _answer(persona, lib, state["pb"])
+        if message == AFTER_HOURS:
+            limit += 1  # the question of the closed hours is one more than the persona planned
         if message is not None:
             said_to[message] = said_to.get(message, 0) + 1
             if said_to[message] > 2:  # the persona has nothing new to say: the bot is stuck
