@@ -95,6 +95,7 @@ class Settings:
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_token: Optional[str] = None
     timezone: str = "Europe/Paris"
+    hotline_phone: Optional[str] = None  # NUMI_HOTLINE_PHONE: said where a customer must call; omitted when unset
     opening_hours: Mapping[int, Optional[Tuple[time, time]]] = field(
         default_factory=lambda: dict(DEFAULT_OPENING_HOURS)
     )
@@ -152,6 +153,7 @@ class Settings:
             rasa_url=env.get("NUMI_RASA_URL", "http://127.0.0.1:5005"),
             rasa_token=env.get("NUMI_RASA_TOKEN") or None,
             timezone=env.get("NUMI_TIMEZONE", "Europe/Paris"),
+            hotline_phone=env.get("NUMI_HOTLINE_PHONE") or None,
             opening_hours=(
                 _parse_hours(env["NUMI_OPENING_HOURS"])
                 if env.get("NUMI_OPENING_HOURS")

@@ -15,7 +15,8 @@ from tests.test_walker import Conversation
 def settings(database_url: str, tmp_path: Path) -> Settings:
     """Open half an hour a day, three hours from now: closed at the time of the test."""
     hour = (datetime.now(ZoneInfo("Europe/Paris")).hour + 3) % 24
-    return Settings.from_env(env={"NUMI_OPENING_HOURS": f"mon-sun {hour:02d}:00-{hour:02d}:30"},
+    return Settings.from_env(env={"NUMI_OPENING_HOURS": f"mon-sun {hour:02d}:00-{hour:02d}:30",
+                                  "NUMI_HOTLINE_PHONE": "01 84 60 00 00"},
                              database_url=database_url, secret="test-secret", admin_token="admin-test-token",
                              mailbox_dir=tmp_path / "mailbox", scheduler_enabled=False)
 
@@ -45,3 +46,10 @@ async def test_after_hours_a_call_back_at_reopening_is_offered_and_booked(db):
     callback = db.scalars(select(m.Callback).where(m.Callback.conversation_id == "night-2")).one()
     assert callback.phone == "06 12 34 56 78" and "box" in callback.subject
     assert db.scalars(select(m.Handoff).where(m.Handoff.conversation_id == "night-2")).first() is None
+
+
+async def test_a_security_incident_gives_the_protective_rule_and_the_hotline_first(db):
+    conv = Conversation(db, sender="night-sec")
+    await conv.say("au secours, mon compte Gmail a été piraté cette nuit", "report_security_incident")
+    first = conv.bot[0]["text"]
+    assert "ne vous demandera jamais votre mot de passe" in first and "01 84 60 00 00" in first

@@ -175,13 +175,13 @@ class EffectEnv:
             return self.__dict__["_office"]
         table, now = self.settings.opening_hours, self.local_now()
         if hours.is_open(table, now):
-            self.__dict__["_office"] = {"open": True}
+            self.__dict__["_office"] = {"open": True, "phone": self.settings.hotline_phone or ""}
             return self.__dict__["_office"]
         reopen = hours.next_open(table, now)
         taken = [to_local(t, self.settings.timezone).replace(tzinfo=None) for t in self.session.scalars(
             select(m.Callback.slot_start).where(m.Callback.status == "scheduled", m.Callback.slot_start >= self.now))]
         first = hours.free_slots(table, reopen - timedelta(minutes=1), taken, count=1)
-        self.__dict__["_office"] = {"open": False, "reopen": datetime_fr(reopen),
+        self.__dict__["_office"] = {"open": False, "reopen": datetime_fr(reopen), "phone": self.settings.hotline_phone or "",
                                     "first_slot": first[0].isoformat(timespec="minutes") if first else "",
                                     "first_slot_fr": datetime_fr(first[0]) if first else ""}
         return self.__dict__["_office"]
@@ -563,7 +563,8 @@ def update_contact(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
     for target in {x for x in (customer.email, old if field_name == "email" else None) if x}:
         outbox.enqueue_template(env.session, key=f"contact:{customer.id}:{field_name}:{env.now.isoformat()}:{target}",
                                 kind="contact_change", channel="email", recipient=target, template="contact_change",
-                                context={"customer": customer, "field": field_name}, now=env.now)
+                                context={"customer": customer, "field": field_name,
+                                         "hotline": env.settings.hotline_phone}, now=env.now)
     return {"contact_updated": True}
 
 

@@ -130,7 +130,7 @@ def _send_time(settings, now: datetime, window) -> Optional[datetime]:
     return to_utc_naive(opening, settings.timezone)
 
 
-def context(session: Session, ticket: m.Ticket, today: date, tz: str) -> Dict[str, Any]:
+def context(session: Session, ticket: m.Ticket, today: date, tz: str, phone_line: Optional[str] = None) -> Dict[str, Any]:
     customer = session.get(m.Customer, ticket.customer_id) if ticket.customer_id else None
     done = done_steps(session, ticket)
     waiting_day = local_date(ticket.waiting_since, tz)
@@ -149,7 +149,7 @@ def context(session: Session, ticket: m.Ticket, today: date, tz: str) -> Dict[st
         "reminders_sent": sum(1 for d in done if d.kind != "close"),
         "agent": agent,
         "today": date_fr(today),
-        "phone_line": "01 XX XX XX XX",
+        "phone_line": phone_line,  # the hotline's number (NUMI_HOTLINE_PHONE), or nothing
     }
 
 
@@ -173,7 +173,7 @@ def execute(session: Session, settings, policy: Policy, ticket: m.Ticket, action
     step = steps[action.step]
     key = f"{period_key(ticket)}{action.step}:{action.kind}"
     customer = session.get(m.Customer, ticket.customer_id) if ticket.customer_id else None
-    ctx = context(session, ticket, today, settings.timezone)
+    ctx = context(session, ticket, today, settings.timezone, settings.hotline_phone)
     not_before = _send_time(settings, now, policy.send_window)
     actor = "système:relances"
     if action.kind == "call" and action.channel == "call":
