@@ -118,6 +118,36 @@ QUEUE_LABELS = {"level1": "un conseiller de la hotline", "level2": "un expert te
 # ---------------------------------------------------------------------------
 # The runner
 # ---------------------------------------------------------------------------
+class OfficeView:
+    """`office` in templates: open now? The reopening and its first free call-back slot are
+    looked up only when a template reads them (after hours), not on every turn."""
+
+    def __init__(self, env: "EffectEnv") -> None:
+        self._env = env
+        self.open = hours.is_open(env.settings.opening_hours, env.local_now())
+        self.phone = env.settings.hotline_phone or ""
+        self._later: Optional[Dict[str, str]] = None
+
+    def __getattr__(self, name: str) -> str:  # reopen, first_slot, first_slot_fr
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if self._later is None:
+            self._later = self._reopening()
+        if name not in self._later:
+            raise AttributeError(name)
+        return self._later[name]
+
+    def _reopening(self) -> Dict[str, str]:
+        env = self._env
+        table, now = env.settings.opening_hours, env.local_now()
+        reopen = hours.next_open(table, now)
+        taken = [to_local(t, env.settings.timezone).replace(tzinfo=None) for t in env.session.scalars(
+            select(m.Callback.slot_start).where(m.Callback.status == "scheduled", m.Callback.slot_start >= env.now))]
+        first = hours.free_slots(table, reopen - timedelta(minutes=1), taken, count=1)
+        return {"reopen": datetime_fr(reopen), "first_slot": first[0].isoformat(timespec="minutes") if first else "",
+                "first_slot_fr": datetime_fr(first[0]) if first else ""}
+
+
 @dataclass
 class EffectEnv:
     """The concrete effect runner: a database session and the conversation."""
@@ -169,22 +199,8 @@ class EffectEnv:
         return scope
 
     # -- helpers --
-    def office(self) -> Dict[str, Any]:
-        """Open now? If not: when it reopens, and the first free call-back slot then (once a turn)."""
-        if "_office" in self.__dict__:
-            return self.__dict__["_office"]
-        table, now = self.settings.opening_hours, self.local_now()
-        if hours.is_open(table, now):
-            self.__dict__["_office"] = {"open": True, "phone": self.settings.hotline_phone or ""}
-            return self.__dict__["_office"]
-        reopen = hours.next_open(table, now)
-        taken = [to_local(t, self.settings.timezone).replace(tzinfo=None) for t in self.session.scalars(
-            select(m.Callback.slot_start).where(m.Callback.status == "scheduled", m.Callback.slot_start >= self.now))]
-        first = hours.free_slots(table, reopen - timedelta(minutes=1), taken, count=1)
-        self.__dict__["_office"] = {"open": False, "reopen": datetime_fr(reopen), "phone": self.settings.hotline_phone or "",
-                                    "first_slot": first[0].isoformat(timespec="minutes") if first else "",
-                                    "first_slot_fr": datetime_fr(first[0]) if first else ""}
-        return self.__dict__["_office"]
+    def office(self) -> "OfficeView":
+        return OfficeView(self)
 
     def local_now(self) -> datetime:
         return to_local(self.now, self.settings.timezone).replace(tzinfo=None)

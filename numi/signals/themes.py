@@ -150,28 +150,4 @@ def unknown_themes(examples: Sequence[Dict[str, Any]], themes: Sequence[str]) ->
     return sorted({t for e in examples for t in e["themes"]} - set(themes))
 
 
-def cross_validate(examples: Sequence[Dict[str, Any]], themes: Sequence[str], folds: int = 5,
-                   **train: Any) -> Dict[str, Dict[str, float]]:
-    """Out-of-fold precision and recall per theme, on the training corpus alone."""
-    import random
-
-    order = list(range(len(examples)))
-    random.Random(7).shuffle(order)
-    tp: Dict[str, int] = {t: 0 for t in themes}
-    fp: Dict[str, int] = dict(tp)
-    fn: Dict[str, int] = dict(tp)
-    for k in range(folds):
-        test = set(order[k::folds])
-        model = ThemeModel.train([examples[i] for i in order if i not in test], themes, **train)
-        held = [examples[i] for i in sorted(test)]
-        for ex, got in zip(held, model.predict_many([e["text"] for e in held])):
-            for t in themes:
-                gold, pred = t in ex["themes"], t in got
-                tp[t] += gold and pred
-                fp[t] += pred and not gold
-                fn[t] += gold and not pred
-    return {t: {"precision": round(tp[t] / max(1, tp[t] + fp[t]), 3), "recall": round(tp[t] / max(1, tp[t] + fn[t]), 3),
-                "support": tp[t] + fn[t]} for t in themes}
-
-
-__all__ = ["ThemeModel", "load_or_train", "load_corpus", "tokens", "cross_validate"]
+__all__ = ["ThemeModel", "load_or_train", "load_corpus", "tokens"]
