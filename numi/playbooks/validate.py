@@ -15,6 +15,7 @@ from jinja2.exceptions import TemplateSyntaxError
 from jinja2.meta import find_undeclared_variables
 
 from numi.playbooks import effects as effects_mod
+from numi.playbooks import values
 from numi.playbooks.model import END, Playbook, PlaybookError, Step
 from numi.playbooks.render import parse
 
@@ -184,6 +185,9 @@ def validate_playbook(pb: Playbook, intents: Optional[Iterable[str]] = None) -> 
                 bad = [i for i in ch.intents if i not in known_intents]
                 if bad:
                     raise PlaybookError(f"{pb.where(step.id)}: intent(s) inconnu(s) {bad} dans le choix « {ch.label} »")
+        if step.prefill == "value" and step.collect and step.collect.type not in values.PREFILLABLE:
+            raise PlaybookError(f"{pb.where(step.id)}: « prefill: true » ne remplit pas une collecte « {step.collect.type} » "
+                                f"(types possibles : {sorted(values.PREFILLABLE)})")
         if step.collect and step.collect.escape and known_intents is not None:
             bad = [i for i in step.collect.escape.intents if i not in known_intents]
             if bad:

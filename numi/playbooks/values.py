@@ -17,6 +17,8 @@ MAX_TEXT = 2000
 # the kinds whose value is recognisable on its own: while a step collects one of them, a
 # message holding a valid value is the answer, whatever the intent classifier read in it
 STRUCTURED = frozenset({"email", "phone", "ticket_id", "customer_number", "code", "number", "date", "datetime"})
+# the kinds an earlier message may answer (`prefill: true`): a code or a bare number must be fresh
+PREFILLABLE = STRUCTURED - {"code", "number"}
 
 
 def normalize_phone(raw: str) -> str:
@@ -149,7 +151,7 @@ def named(kind: str, text: str) -> Optional[str]:
 def prefilled(collect, kind: str, said: Sequence[Any], now: Optional[datetime] = None) -> Optional[Any]:
     """The answer to a collect step found in what the customer already said (latest first)."""
     for msg in reversed(list(said)):
-        if kind == "value" and collect.type in STRUCTURED - {"code", "number"}:
+        if kind == "value" and collect.type in PREFILLABLE:
             value = extract(collect, msg, now)
         elif kind == "period":
             value = msg.text[:MAX_TEXT] if dates.month_range(msg.text, now or _now()) else None
