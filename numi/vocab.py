@@ -1,0 +1,27 @@
+"""numi's shared vocabulary: the names several packages agree on, defined once and imported
+everywhere else (never retyped).
+
+Staff roles and the role sets that the staff API checks (numi/access.py says what each
+role may see within a set; admin passes every role check on its own):
+"""
+from __future__ import annotations
+
+from typing import Tuple
+
+# Every staff role a token can carry (numi/cli.py `staff create --role`).
+ROLES: Tuple[str, ...] = ("hotliner", "level2", "supervisor", "cs", "trainer", "admin", "website")
+# The roles that work tickets and handoffs.
+DESK: Tuple[str, ...] = ("hotliner", "level2", "supervisor", "cs")
+# The roles on the phone: the call list, the call-backs, the prompter console.
+PHONE: Tuple[str, ...] = ("hotliner", "level2", "supervisor")
+# The roles that read the reminder KPIs (their own work's figures, no personal data).
+KPI_READERS: Tuple[str, ...] = DESK + ("trainer",)
+# The roles of the training pages (anonymised stories, quizzes).
+TRAINING: Tuple[str, ...] = ("trainer", "supervisor")
+# The roles that read the emotional alerts.
+ALERT_READERS: Tuple[str, ...] = ("level2", "supervisor", "cs")
+# The roles that see every queue and every ticket.
+SEES_ALL: Tuple[str, ...] = ("supervisor", "admin")
+ADMIN: Tuple[str, ...] = ("admin",)
+# The website's back end: it may only mint customer tokens.
+WEBSITE: Tuple[str, ...] = ("website",)
