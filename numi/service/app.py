@@ -17,10 +17,18 @@ from sanic.request import Request
 from numi import audit, runtime
 from numi.clock import utcnow
 from numi.ratelimit import Limiter
+from numi.runtime import Services
+from numi.service.blueprints import (actions, alerts, calls, chat, customers, dashboard, handoffs, health, prompter,
+                                     reminders, staff, tickets, trainer, web)
 from numi.service.http import InvalidBody, client_address, error, invalid_body_response
+from numi.service.scheduler import loop as scheduler_loop
 from numi.settings import Settings
 
 log = logging.getLogger(__name__)
+# The public listener's areas, in the order their routes are matched; the private one's.
+PUBLIC = (health.bp, chat.bp, staff.bp, tickets.bp, handoffs.bp, reminders.bp, dashboard.bp, calls.bp, customers.bp,
+          alerts.bp, prompter.bp, trainer.bp, web.bp)
+PRIVATE = (actions.bp,)
 
 
 def _per_request_sessions(app: Sanic) -> None:
@@ -98,29 +106,27 @@ def _two_listeners(app: Sanic) -> None:
                 return error("action_unauthorized", 401)
 
 
-def create_app(settings: Optional[Settings] = None, name: str = "numi", with_actions: bool = True) -> Sanic:
+def create_app(settings: Optional[Settings] = None, name: str = "numi", with_actions: bool = True,
+               services: Optional[Services] = None) -> Sanic:
+    """The numi service. Its resources (database, playbooks, mailer, rate limiter) open in
+    its startup listener and close when it stops; `services` already opened by the caller
+    (an in-process test) are used as they are and left open."""
     settings = settings or Settings.from_env()
     app = _base_app(settings, name)
-
-    from numi.service.api import bp as api_bp
-    from numi.service.chat_bp import bp as chat_bp
-    from numi.service.customers_bp import bp as customers_bp
-    from numi.service.health import bp as health_bp
-    from numi.service.prompter_bp import bp as prompter_bp
-    from numi.service.trainer_bp import bp as trainer_bp
-    from numi.service.web import bp as web_bp
-
-    from numi.service.actions_bp import bp as actions_bp
+    app.ctx.services = services
 
     _two_listeners(app)  # first: nothing else runs for a request on the wrong listener
-    for blueprint in (health_bp, chat_bp, api_bp, customers_bp, prompter_bp, trainer_bp, web_bp, actions_bp):
+    for blueprint in PUBLIC + PRIVATE:
         app.blueprint(blueprint)
     _per_request_sessions(app)
 
     @app.listener("before_server_start")
     async def open_resources(app: Sanic, _loop) -> None:
-        app.ctx.services = runtime.init(app.ctx.settings)
-        app.ctx.limiter = Limiter(app.ctx.settings.rate_limits, app.ctx.settings.redis_url)
+        if app.ctx.services is None:  # (an ASGI client starts the app again for every request)
+            app.ctx.services = runtime.init(app.ctx.settings)
+            app.ctx.owns_services = True
+        if getattr(app.ctx, "limiter", None) is None:
+            app.ctx.limiter = Limiter(app.ctx.settings.rate_limits, app.ctx.settings.redis_url)
 
     @app.listener("after_server_start")
     async def start_actions_and_workers(app: Sanic, _loop) -> None:
@@ -129,9 +135,7 @@ def create_app(settings: Optional[Settings] = None, name: str = "numi", with_act
             app.ctx.actions_server = await app.create_server(  # listening once awaited
                 host=s.action_host, port=s.action_port, access_log=False, return_asyncio_server=True)
         if s.scheduler_enabled:
-            from numi.service.scheduler import loop
-
-            app.add_task(loop(app))
+            app.add_task(scheduler_loop(app))
         if s.alerts_enabled:  # a niced process of its own (numi/alerts/worker.py)
             app.ctx.alerts_worker = subprocess.Popen([sys.executable, "-m", "numi.alerts.worker"],
                                                      preexec_fn=lambda: os.nice(10))
@@ -151,6 +155,9 @@ def create_app(settings: Optional[Settings] = None, name: str = "numi", with_act
 
     @app.listener("after_server_stop")
     async def close_resources(app: Sanic, _loop) -> None:
-        runtime.close()
+        if getattr(app.ctx, "owns_services", False):
+            runtime.close()
+            app.ctx.services = None
+            app.ctx.owns_services = False
 
     return app

@@ -17,11 +17,18 @@ import socket
 from datetime import datetime
 from typing import Dict
 
-from numi import hours, leases
+from sqlalchemy import create_engine
+
+from numi import churn, gdpr, hours, leases, signals
+from numi.alerts import delivery, ingest
+from numi.alerts import engine as alerts
 from numi.clock import local_date, to_local, utcnow
 from numi.db import models as m
 from numi.handoff import service as handoffs
-from numi.reminders import engine, outbox
+from numi.ops import OutageWatch
+from numi.rasa_client import RasaClient
+from numi.rasa_patches.stores import tracker_url
+from numi.reminders import engine, outbox, renewals
 
 log = logging.getLogger(__name__)
 LAST_RUN = "reminders_last_run"
@@ -30,23 +37,18 @@ LEASE_SECONDS = 60
 
 def gdpr_tick(services, now: datetime) -> int:
     """Carry out the confirmed erasures that are due (within the month of RGPD art. 12)."""
-    from sqlalchemy import create_engine
-
-    from numi import gdpr
-    from numi.rasa_ext import tracker_url
-
     today = local_date(now, services.settings.timezone)
     with services.sessions() as s:
         due = gdpr.due_erasures(s, today)
     if not due:
         return 0
-    engine = create_engine(tracker_url(), hide_parameters=True)
+    tracker = create_engine(tracker_url(services.settings), hide_parameters=True)
     try:
         for customer_id in due:
             with services.sessions() as s, s.begin():
-                gdpr.erase(s, customer_id, now, tracker_engine=engine, mailbox_dir=services.settings.mailbox_dir)
+                gdpr.erase(s, customer_id, now, tracker_engine=tracker, mailbox_dir=services.settings.mailbox_dir)
     finally:
-        engine.dispose()
+        tracker.dispose()
     return len(due)
 
 
@@ -73,8 +75,6 @@ def reminder_tick(services, now: datetime) -> bool:
 
 
 async def handoff_tick(services, now: datetime) -> int:
-    from numi.rasa_client import RasaClient
-
     settings = services.settings
     local = to_local(now, settings.timezone).replace(tzinfo=None)
     is_open = hours.is_open(settings.opening_hours, local)
@@ -84,7 +84,8 @@ async def handoff_tick(services, now: datetime) -> int:
     client = RasaClient(settings.rasa_url, settings.rasa_token)
     for handoff_id, conversation_id in targets:
         try:  # the key makes a second offer (a cut before it was recorded) say nothing
-            await client.system_event(conversation_id, {"type": "handoff_timeout", "key": f"handoff_timeout:{handoff_id}"})
+            await client.system_event(conversation_id,
+                                      {"type": "handoff_timeout", "key": f"handoff_timeout:{handoff_id}"})
         except Exception as exc:  # Rasa down: try again next minute
             log.warning("handoff %s: %s", handoff_id, exc)
             continue
@@ -96,9 +97,6 @@ async def handoff_tick(services, now: datetime) -> int:
 
 async def renewal_tick(services, now: datetime) -> int:
     """Once a day, with the reminder run: start the renewal reminders that are due."""
-    from numi.rasa_client import RasaClient
-    from numi.reminders import renewals
-
     settings = services.settings
     local = to_local(now, settings.timezone).replace(tzinfo=None)
     if local.time() < settings.reminder_run_at or not hours.is_open(settings.opening_hours, local):
@@ -113,9 +111,6 @@ DIGEST_DAY = "alerts_digest_day"
 def alerts_tick(services, tracker, now: datetime) -> Dict[str, int]:
     """Seed 002, every few seconds: signals and alerts for new customer messages,
     alert e-mails and webhooks out, and the daily digest at its time."""
-    from numi.alerts import delivery, ingest
-    from numi.alerts import engine as alerts
-
     settings = services.settings
     stats = {"messages": ingest.run(services, tracker)}
     local = to_local(now, settings.timezone).replace(tzinfo=None)
@@ -136,20 +131,15 @@ def alerts_tick(services, tracker, now: datetime) -> Dict[str, int]:
 
 def warm_up(services) -> None:
     """Load the emotion model and train the churn model before the first message needs them."""
-    from numi import churn, signals
-
     signals.emotion_model()
     with services.sessions() as s, s.begin():
         churn.model(s)
 
 
 async def loop(app) -> None:
-    from numi.ops import OutageWatch
-    from numi.rasa_ext import tracker_url
-
     services = app.ctx.services
     holder = f"{socket.gethostname()}:{os.getpid()}"
-    watch = app.ctx.outages = OutageWatch.for_services(services, tracker_url())
+    watch = app.ctx.outages = OutageWatch.for_services(services, tracker_url(services.settings))
     while True:
         now = utcnow()
         await asyncio.get_running_loop().run_in_executor(None, watch.tick, now)  # in every process

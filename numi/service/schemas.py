@@ -158,7 +158,8 @@ class QuizAnswer(Body):
 
 
 class QuizAnswers(Body):
-    answers: Union[List[Optional[constr(strict=True, max_length=10)]], Dict[constr(max_length=6), Optional[constr(strict=True, max_length=10)]]]
+    answers: Union[List[Optional[constr(strict=True, max_length=10)]],
+                   Dict[constr(max_length=6), Optional[constr(strict=True, max_length=10)]]]
 
 
 # --- the rasa-sdk action protocol (Rasa → numi's private action listener) ------

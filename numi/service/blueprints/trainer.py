@@ -4,52 +4,53 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
+from typing import Any, Callable, Optional, Tuple, TypeVar
 from urllib.parse import unquote
 
 from sanic import Blueprint, response
+from sanic.request import Request
 
 from numi import replay
 from numi.replay.anonymise import customer_names
-from numi.access import TRAINING
 from numi.service import schemas
-from numi.service.api import _bad
-from numi.service.auth import require
-from numi.service.http import body_of
+from numi.service.http import bad, body_of, require
+from numi.vocab import TRAINING
 
 bp = Blueprint("trainer", url_prefix="/api/trainer")
-ROLES = TRAINING
 STORY_QUIZ = "story:"
+T = TypeVar("T")
 
 
-async def _blocking(request, fn, *args, **kwargs):
+async def _blocking(request: Request, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run `fn` in a worker thread. The request's transaction ends first: a SQLite write
     lock held across an await would make the next request wait on the event loop."""
     request.ctx.db.commit()
     return await asyncio.get_running_loop().run_in_executor(None, partial(fn, *args, **kwargs))
 
 
-def _options(request) -> dict:
+def _options(request: Request) -> dict:
     services = request.app.ctx.services
     return {"library": services.library, "settings": services.settings, "secret": services.settings.secret}
 
 
 @bp.get("/stories")
-@require(*ROLES)
-async def stories(request):
+@require(TRAINING)
+async def stories(request: Request) -> response.HTTPResponse:
     return response.json({"stories": await _blocking(request, replay.list_stories, **_options(request))})
 
 
 @bp.get("/stories/<story_id:path>")
-@require(*ROLES)
-async def story(request, story_id: str):
+@require(TRAINING)
+async def story(request: Request, story_id: str) -> response.HTTPResponse:
     names = customer_names(request.ctx.db)
     try:
-        return response.json(await _blocking(request, replay.load_story, unquote(story_id), names=names, **_options(request)))
+        return response.json(await _blocking(request, replay.load_story, unquote(story_id), names=names,
+                                             **_options(request)))
     except replay.StoryNotFound:
-        return _bad("histoire introuvable", 404)
+        return bad("histoire introuvable", 404)
 
 
-def _quiz(request, quiz_id: str) -> dict:
+def _quiz(request: Request, quiz_id: str) -> dict:
     options = _options(request)
     quiz_id = unquote(quiz_id)
     if quiz_id.startswith(STORY_QUIZ):  # story:<story id>[:<seed>]
@@ -67,28 +68,28 @@ def _public(quiz: dict) -> dict:
 
 
 @bp.get("/quizzes")
-@require(*ROLES)
-async def quizzes(request):
+@require(TRAINING)
+async def quizzes(request: Request) -> response.HTTPResponse:
     return response.json({"quizzes": replay.list_quizzes(library=request.app.ctx.services.library)})
 
 
 @bp.get("/quizzes/<quiz_id:path>")
-@require(*ROLES)
-async def quiz(request, quiz_id: str):
+@require(TRAINING)
+async def quiz(request: Request, quiz_id: str) -> response.HTTPResponse:
     full, error = await _full_quiz(request, quiz_id)
     return error or response.json(_public(full))
 
 
-async def _full_quiz(request, quiz_id: str):
+async def _full_quiz(request: Request, quiz_id: str) -> Tuple[Optional[dict], Optional[response.HTTPResponse]]:
     try:
         return await _blocking(request, _quiz, request, quiz_id), None
     except (replay.QuizNotFound, replay.StoryNotFound):
-        return None, _bad("quiz introuvable", 404)
+        return None, bad("quiz introuvable", 404)
 
 
 @bp.post("/quizzes/<quiz_id:path>/answer")
-@require(*ROLES)
-async def answer(request, quiz_id: str):
+@require(TRAINING)
+async def answer(request: Request, quiz_id: str) -> response.HTTPResponse:
     """One answer checked: right or wrong, the right letter and the explanation."""
     body = body_of(request, schemas.QuizAnswer)
     full, error = await _full_quiz(request, quiz_id)
@@ -96,7 +97,7 @@ async def answer(request, quiz_id: str):
         return error
     index = body.index
     if not 0 <= index < len(full["questions"]):
-        return _bad("« index » : le numéro d'une question du quiz", 422)
+        return bad("« index » : le numéro d'une question du quiz", 422)
     result = replay.score({**full, "questions": [full["questions"][index]]}, [body.given])
     detail = result["details"][0]
     return response.json({"index": index, "correct": detail["correct"], "answer": detail["answer"],
@@ -104,8 +105,8 @@ async def answer(request, quiz_id: str):
 
 
 @bp.post("/quizzes/<quiz_id:path>/score")
-@require(*ROLES)
-async def score(request, quiz_id: str):
+@require(TRAINING)
+async def score(request: Request, quiz_id: str) -> response.HTTPResponse:
     body = body_of(request, schemas.QuizAnswers)
     full, error = await _full_quiz(request, quiz_id)
     if error:

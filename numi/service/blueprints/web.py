@@ -5,20 +5,21 @@ token the staff member signs in with (kept in the browser's sessionStorage)."""
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from jinja2 import FileSystemLoader, select_autoescape
 from jinja2.sandbox import SandboxedEnvironment
 from sanic import Blueprint, response
+from sanic.request import Request
 from sqlalchemy import select
 
 from numi import auth
 from numi.db import models as m
+from numi.db.demo_history import PREFIX
 from numi.service.http import client_address, texts
+from numi.settings import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 TEMPLATES = ROOT / "templates" / "web"
 STATIC = ROOT / "web" / "static"
 SOCKET_IO_CLIENT = ROOT / "web" / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js"
@@ -35,7 +36,7 @@ def html_env() -> SandboxedEnvironment:
                                 autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
 
 
-def rasa_public_url(request) -> str:
+def rasa_public_url(request: Request) -> str:
     """Where the browser reaches Rasa: configured, else the page's host on Rasa's port."""
     settings = request.app.ctx.settings
     if settings.rasa_public_url:
@@ -45,12 +46,13 @@ def rasa_public_url(request) -> str:
     return f"{request.scheme}://{host}:{port}"
 
 
-def _page(request, template: str, rasa: Optional[str] = None, **context: Any):
+def _page(request: Request, template: str, rasa: Optional[str] = None, **context: Any):
     body = html_env().get_template(template).render(texts=texts(), **context)
     connect = "'self'" + (f" {rasa} {rasa.replace('http', 'ws', 1)}" if rasa else "")
     headers = {
-        "Content-Security-Policy": f"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                                   f"connect-src {connect}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        "Content-Security-Policy": (f"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                                    f"connect-src {connect}; form-action 'self'; base-uri 'none'; "
+                                    "frame-ancestors 'none'"),
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",
         "Cache-Control": "no-store",
@@ -59,15 +61,13 @@ def _page(request, template: str, rasa: Optional[str] = None, **context: Any):
 
 
 @bp.get("/")
-async def site(request):
+async def site(request: Request) -> response.HTTPResponse:
     """numi's website, as a customer sees it, with the chat widget. In demo mode (NUMI_DEMO=1,
     and only for a browser on this machine) the site can sign in as a demo customer: the
     widget then carries their signed token, as the real website would after its own login."""
     settings = request.app.ctx.settings
     customer, token, demo_customers = None, None, []
     if settings.demo_login and client_address(request) in LOOPBACK:
-        from numi.db.demo_history import PREFIX
-
         rows = request.ctx.db.scalars(select(m.Customer).where(m.Customer.erased_at.is_(None),
                                                                ~m.Customer.id.startswith(PREFIX))
                                       .order_by(m.Customer.id).limit(50))
@@ -85,19 +85,19 @@ async def site(request):
 
 
 @bp.get("/static/vendor/socket.io.min.js")
-async def socket_io_client(request):
+async def socket_io_client(request: Request) -> response.HTTPResponse:
     if not SOCKET_IO_CLIENT.exists():
         return response.text("socket.io-client manquant : lancez « make setup » (npm ci).", status=404)
     return await response.file(str(SOCKET_IO_CLIENT), mime_type="application/javascript")
 
 
 @bp.get("/console")
-async def console_home(request):
+async def console_home(request: Request) -> response.HTTPResponse:
     return _page(request, "console.html.j2", page="home")
 
 
 @bp.get("/console/<name>")
-async def console_page(request, name: str):
+async def console_page(request: Request, name: str) -> response.HTTPResponse:
     page = CONSOLE_PAGES.get(name)
     if page is None:
         return response.html("<!doctype html><title>404</title><p>Page introuvable.</p>", status=404)

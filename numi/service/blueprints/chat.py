@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sanic import Blueprint, response
+from sanic.request import Request
 
 from numi import auth, conversations
 from numi.service import schemas
@@ -13,7 +14,7 @@ bp = Blueprint("chat", url_prefix="/chat")
 
 
 @bp.post("/conversations")
-async def new_conversation(request):
+async def new_conversation(request: Request) -> response.HTTPResponse:
     """`{}` or `{"customer_token": …}` (and `"channel": "socketio"` for the widget) → a signed
     conversation id. With a valid customer token, the conversation belongs to that customer."""
     app = request.app

@@ -1,11 +1,15 @@
+"""GET /health: for a load balancer's checks."""
+from __future__ import annotations
+
 from sanic import Blueprint, response
+from sanic.request import Request
 from sqlalchemy import text
 
 bp = Blueprint("health")
 
 
 @bp.get("/health")
-async def health(request):
+async def health(request: Request) -> response.HTTPResponse:
     """200 once the database answers; 503 while it does not (for a load balancer's checks)."""
     try:
         request.ctx.db.execute(text("SELECT 1"))

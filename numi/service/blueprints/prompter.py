@@ -2,73 +2,77 @@
 says to Rasa in agent mode, one-click ticket and escalation, the call summary."""
 from __future__ import annotations
 
+from typing import Any, Callable, Type
+
 from sanic import Blueprint, response
+from sanic.request import Request
 
 from numi.db import models as m
 from numi.prompter import calls
 from numi.rasa_client import RasaClient, RasaError
 from numi.service import schemas
-from numi.service.api import _bad
-from numi.service.auth import require
-from numi.service.http import body_of
+from numi.service.http import bad, body_of, require
+from numi.vocab import PHONE
 
 bp = Blueprint("prompter", url_prefix="/api/prompter")
-ROLES = ("hotliner", "level2", "supervisor")
 
 
-def _actor(request) -> str:
+def _actor(request: Request) -> str:
     return f"{request.ctx.staff['role']}:{request.ctx.staff['name']}"
 
 
-def _call(request, call_id: str, schema=schemas.OnCall):
+def _call(request: Request, call_id: str, schema=schemas.OnCall):
     """(body, call token payload, error response): a request on a call, its schema and token checked."""
     body = body_of(request, schema)
     try:
         claims = calls.check_token(call_id, body.call_token, request.ctx.staff, request.app.ctx.settings.secret)
     except calls.CallError as exc:
-        return None, None, _bad(str(exc), exc.status)
+        return None, None, bad(str(exc), exc.status)
     return body, claims, None
 
 
-def _scenario(request, body) -> str:
+def _scenario(request: Request, body) -> str:
     if body.scenario not in request.app.ctx.services.library:
         raise calls.CallError("« scenario » doit être un scénario connu", 422)
     return body.scenario
 
 
 @bp.post("/calls")
-@require(*ROLES)
-async def start_call(request):
+@require(PHONE)
+async def start_call(request: Request) -> response.HTTPResponse:
     body = body_of(request, schemas.StartCall, optional=True)
     customer = None
     if body.customer_id:
         customer = request.ctx.db.get(m.Customer, body.customer_id.strip().upper()[:16])
         if customer is None or customer.erased_at is not None:
-            return _bad("client inconnu", 404)
+            return bad("client inconnu", 404)
     return response.json(calls.start(request.ctx.staff, request.app.ctx.settings.secret, customer), status=201)
 
 
 @bp.post("/calls/<call_id>/say")
-@require(*ROLES)
-async def say(request, call_id: str):
+@require(PHONE)
+async def say(request: Request, call_id: str) -> response.HTTPResponse:
     body, _claims, error = _call(request, call_id, schemas.CallerSays)
     if error:
         return error
     text = body.text
     if not text.strip():
-        return _bad("« text » : ce que dit l'appelant", 422)
+        return bad("« text » : ce que dit l'appelant", 422)
     metadata = {"agent_token": body.call_token}  # it names the caller when the hotliner identified them
     request.ctx.db.commit()  # no database lock held while Rasa calls the actions back
     settings = request.app.ctx.settings
     try:
         messages = await RasaClient(settings.rasa_url, settings.rasa_token).say(call_id, text[:4000], metadata)
     except (RasaError, OSError) as exc:
-        return _bad(f"assistant indisponible : {exc}", 502)
+        return bad(f"assistant indisponible : {exc}", 502)
     ticket = calls.call_ticket(request.ctx.db, call_id)
-    return response.json({"messages": messages, "ticket": m.ticket_json(ticket, with_history=False) if ticket else None})
+    return response.json({"messages": messages,
+                          "ticket": m.ticket_json(ticket, with_history=False) if ticket else None})
 
 
-async def _on_ticket(request, call_id: str, work, schema, status: int = 200, **ticket_fields):
+async def _on_ticket(request: Request, call_id: str, work: Callable[[Any, m.Ticket], None],
+                     schema: Type[schemas.OnCall], status: int = 200,
+                     **ticket_fields: Callable[[Any], Any]) -> response.HTTPResponse:
     """The call's ticket (opened if needed), then `work(body, ticket)`; a CallError undoes it all."""
     body, claims, error = _call(request, call_id, schema)
     if error:
@@ -80,28 +84,28 @@ async def _on_ticket(request, call_id: str, work, schema, status: int = 200, **t
         work(body, ticket)
     except calls.CallError as exc:
         request.ctx.db.rollback()
-        return _bad(str(exc), exc.status)
+        return bad(str(exc), exc.status)
     return response.json(m.ticket_json(ticket), status=status)
 
 
 @bp.post("/calls/<call_id>/ticket")
-@require(*ROLES)
-async def open_ticket(request, call_id: str):
+@require(PHONE)
+async def open_ticket(request: Request, call_id: str) -> response.HTTPResponse:
     return await _on_ticket(request, call_id, lambda body, ticket: None, schemas.CallTicket, status=201,
                             priority=lambda b: b.priority, subject=lambda b: (b.subject or "")[:200])
 
 
 @bp.post("/calls/<call_id>/escalate")
-@require(*ROLES)
-async def escalate(request, call_id: str):
+@require(PHONE)
+async def escalate(request: Request, call_id: str) -> response.HTTPResponse:
     return await _on_ticket(request, call_id, lambda body, ticket: calls.escalate(
         request.ctx.db, ticket, body.queue, _actor(request),
         reason=(body.reason or "escalade depuis le prompteur")[:500]), schemas.CallEscalation)
 
 
 @bp.post("/calls/<call_id>/summary")
-@require(*ROLES)
-async def summary(request, call_id: str):
+@require(PHONE)
+async def summary(request: Request, call_id: str) -> response.HTTPResponse:
     def save(body, ticket):
         calls.save_summary(request.ctx.db, ticket, calls.clean_summary(body.dict()), _actor(request))
 

@@ -2,12 +2,15 @@
 listener (numi/service/app.py checks Rasa's shared secret before this runs)."""
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from rasa_sdk.executor import ActionExecutor
 from rasa_sdk.interfaces import ActionExecutionRejection, ActionNotFoundException
 from sanic import Blueprint, response
+from sanic.request import Request
 
+from numi.reminders import outbox
 from numi.service import schemas
 from numi.service.http import body_of
 
@@ -25,7 +28,7 @@ def executor() -> ActionExecutor:
 
 
 @bp.post("/webhook")
-async def webhook(request):
+async def webhook(request: Request) -> response.HTTPResponse:
     body_of(request, schemas.ActionCall)  # 400 / 422 before any action runs
     action_call = request.json
     try:
@@ -42,10 +45,6 @@ async def webhook(request):
 
 
 async def _deliver(app) -> None:
-    import asyncio
-
-    from numi.reminders import outbox
-
     services = app.ctx.services
     try:
         await asyncio.get_running_loop().run_in_executor(None, outbox.flush, services.sessions, services.mailer)
@@ -54,5 +53,5 @@ async def _deliver(app) -> None:
 
 
 @bp.get("/actions")
-async def actions(request):
+async def actions(request: Request) -> response.HTTPResponse:
     return response.json([{"name": k} for k in executor().actions.keys()])
