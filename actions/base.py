@@ -81,6 +81,7 @@ def conversation_env(tracker: Tracker) -> EffectEnv:
         mood=lambda: mood_of([t["text"] for t in transcript(tracker) if t["from"] == "customer"][-5:]),
         event_key=event_key(tracker),
         known_refs=lambda: set(TICKET_REF.findall(json.dumps(tracker.events, default=str))),
+        library=services.library,
     )
 
 

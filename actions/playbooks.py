@@ -12,6 +12,7 @@ from rasa_sdk.types import DomainDict
 from actions.base import (NumiAction, conversation_env, emit, parsed, playbook_state, signal_slots,
                           walker_for)
 from numi import runtime
+from numi.tickets import service
 
 
 class ActionStartPlaybook(NumiAction):
@@ -46,8 +47,6 @@ class ActionStartPlaybook(NumiAction):
 
     def _ticket_in_context(self, tracker: Tracker, env) -> Any:
         """The ticket a reminder answer is about: named in the message, else the customer's waiting one."""
-        from numi.tickets import service
-
         msg = parsed(tracker)
         ref = msg.entity("ticket_id")
         if ref:

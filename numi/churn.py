@@ -8,6 +8,7 @@ it separates leavers from stayers on customers held out of training.
 """
 from __future__ import annotations
 
+import json
 import math
 import random
 from dataclasses import dataclass
@@ -18,7 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from numi.clock import utcnow
+from numi.db import demo, demo_history, make_engine, make_sessionmaker
 from numi.db import models as m
+from numi.db.migrate import upgrade
+from numi.settings import Settings
 
 SEGMENTS = ("vip", "standard", "starter")
 PERIMETERS = ("particuliers", "professionnels", "seniors")
@@ -109,8 +113,6 @@ def auc(scores: Sequence[float], labels: Sequence[int]) -> float:
 
 def with_demo_history(session: Session, now: datetime) -> None:
     """With the demo data, its history of past customers (loaded once, when first needed)."""
-    from numi.db import demo, demo_history
-
     if session.get(m.Meta, demo.MARKER) is not None:
         demo_history.load_history(session, now.replace(second=0, microsecond=0))
         session.flush()
@@ -181,15 +183,12 @@ def score(session: Session, customer: m.Customer) -> Optional[float]:
 
 def main() -> None:
     """`python -m numi.churn`: the separation of leavers and stayers on held-out customers."""
-    import json
-
-    from numi import runtime
-    from numi.settings import Settings
-
-    services = runtime.init(Settings.from_env())
-    with services.sessions() as s:
+    settings = Settings.from_env()
+    engine = make_engine(settings.database_url)
+    upgrade(engine, settings)
+    with make_sessionmaker(engine)() as s:
         print(json.dumps(evaluate(s), ensure_ascii=False, indent=1))
-    runtime.close()
+    engine.dispose()
 
 
 if __name__ == "__main__":

@@ -15,10 +15,14 @@ from typing import List, Optional
 from sqlalchemy import select
 
 from numi import access, auth
-from numi.clock import utcnow
+from numi.clock import local_date, utcnow
 from numi.db import make_engine, make_sessionmaker, session_scope
 from numi.db import models as m
 from numi.db.migrate import upgrade
+from numi.importer import ImportError_, import_csv
+from numi.mail import Mailer
+from numi.reminders import engine as reminder_run
+from numi.reminders import outbox
 from numi.settings import Settings
 
 
@@ -54,8 +58,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.area == "reminders":
         return _reminders(args, settings, sessions)
     if args.area == "import":
-        from numi.importer import ImportError_, import_csv
-
         try:
             with session_scope(sessions) as s:
                 count = import_csv(s, args.kind, Path(args.file))
@@ -85,16 +87,13 @@ def _reminders(args, settings, sessions) -> int:
     import json
     from datetime import date
 
-    from numi.clock import local_date, utcnow
-    from numi.mail import Mailer
-    from numi.reminders import engine, outbox
 
     mailer = Mailer(settings)
     if args.cmd == "flush":
         print(json.dumps(outbox.flush(sessions, mailer)))
         return 0
     today = date.fromisoformat(args.today) if args.today else local_date(utcnow(), settings.timezone)
-    actions = engine.run(sessions, settings, today, dry_run=args.dry_run, mailer=mailer)
+    actions = reminder_run.run(sessions, settings, today, dry_run=args.dry_run, mailer=mailer)
     print(json.dumps({"actions": [a.as_json() for a in actions]}, ensure_ascii=False))
     return 0
 

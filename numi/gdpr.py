@@ -64,6 +64,7 @@ from sqlalchemy.orm import Session
 
 from numi.db import models as m
 from numi.gdpr_scan import Identity, like_any, like_escape
+from numi.mail import message_id
 
 REDACTED = "[effacé RGPD]"
 ACTOR = "système:rgpd"
@@ -359,8 +360,6 @@ def _erase_outbox(session: Session, customer_id: str, identity: Identity, number
     """Redact the customer's messages and the staff alerts about them. Returns the message
     ids (as they were) of the messages to the customer and of those to staff, and how many
     rows changed."""
-    from numi.mail import message_id
-
     O = m.OutboxMessage
     sub_ids = set(session.scalars(select(m.Subscription.id).where(m.Subscription.customer_id == customer_id)))
     att_ids = set(session.scalars(select(m.Attendance.id).where(m.Attendance.customer_id == customer_id)))

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from numi.settings import Settings
+from numi.reminders import crashpoints
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,6 @@ class Mailer:
             if not payload.endswith(b"\r\n"):
                 payload += b"\r\n"
             smtp.send(payload)
-            from numi.reminders import crashpoints
-
             crashpoints.hit("before_commit")
             on_commit()
             smtp.send(b".\r\n")

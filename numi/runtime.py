@@ -12,7 +12,10 @@ from typing import Optional
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from numi.playbooks.library import Library
+from numi.db import make_engine, make_sessionmaker
+from numi.db.migrate import upgrade
+from numi.mail import Mailer
+from numi.playbooks.library import Library, default_library
 from numi.settings import Settings
 
 
@@ -32,10 +35,6 @@ _session: contextvars.ContextVar[Optional[Session]] = contextvars.ContextVar("nu
 def init(settings: Settings, library: Optional[Library] = None) -> Services:
     """Open the database (upgrading its schema), load playbooks: once per process."""
     global _services
-    from numi.db import make_engine, make_sessionmaker
-    from numi.db.migrate import upgrade
-    from numi.mail import Mailer
-    from numi.playbooks.library import default_library
 
     engine = make_engine(settings.database_url)
     upgrade(engine, settings)

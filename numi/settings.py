@@ -42,6 +42,10 @@ def _parse_hours(spec: str) -> Dict[int, Optional[Tuple[time, time]]]:
     return table
 
 
+# The time zone of the hotline's calendar (NUMI_TIMEZONE): written here once, read as Settings.timezone.
+DEFAULT_TIMEZONE = "Europe/Paris"
+
+
 @dataclass(frozen=True)
 class SmtpSettings:
     host: str
@@ -94,7 +98,7 @@ class Settings:
     admin_token: Optional[str] = None
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_token: Optional[str] = None
-    timezone: str = "Europe/Paris"
+    timezone: str = DEFAULT_TIMEZONE
     hotline_phone: Optional[str] = None  # NUMI_HOTLINE_PHONE: said where a customer must call; omitted when unset
     opening_hours: Mapping[int, Optional[Tuple[time, time]]] = field(
         default_factory=lambda: dict(DEFAULT_OPENING_HOURS)
@@ -129,6 +133,11 @@ class Settings:
     customer_token_ttl_minutes: int = 720
     local_mode: bool = False
     redis_url: Optional[str] = None
+    # The Rasa process (numi/rasa_patches): its tracker store, how long it waits for a custom
+    # action, and the conversation lock's configured lifetime (raised to cover the actions).
+    tracker_url: str = f"sqlite:///{ROOT / 'var' / 'tracker.db'}"
+    action_timeout: float = 10.0
+    lock_lifetime: float = 60.0
     rate_limits: RateLimits = field(default_factory=RateLimits)
     proxies_count: int = 0  # how many reverse proxies in front set X-Forwarded-For (0: trust none)
 
@@ -152,7 +161,7 @@ class Settings:
             admin_token=env.get("NUMI_ADMIN_TOKEN") or None,
             rasa_url=env.get("NUMI_RASA_URL", "http://127.0.0.1:5005"),
             rasa_token=env.get("NUMI_RASA_TOKEN") or None,
-            timezone=env.get("NUMI_TIMEZONE", "Europe/Paris"),
+            timezone=env.get("NUMI_TIMEZONE", DEFAULT_TIMEZONE),
             hotline_phone=env.get("NUMI_HOTLINE_PHONE") or None,
             opening_hours=(
                 _parse_hours(env["NUMI_OPENING_HOURS"])
@@ -183,6 +192,9 @@ class Settings:
             customer_token_ttl_minutes=int(env.get("NUMI_CUSTOMER_TOKEN_TTL_MINUTES", "720")),
             local_mode=_flag(env, "NUMI_LOCAL"),
             redis_url=env.get("NUMI_REDIS_URL") or None,
+            tracker_url=env.get("NUMI_TRACKER_URL") or f"sqlite:///{ROOT / 'var' / 'tracker.db'}",
+            action_timeout=float(env.get("NUMI_ACTION_TIMEOUT", "10")),
+            lock_lifetime=float(env.get("NUMI_LOCK_LIFETIME", "60")),
             rate_limits=RateLimits(
                 conversation=env.get("NUMI_RATE_CONVERSATION", RateLimits.conversation),
                 address=env.get("NUMI_RATE_ADDRESS", RateLimits.address),

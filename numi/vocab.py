@@ -25,3 +25,14 @@ SEES_ALL: Tuple[str, ...] = ("supervisor", "admin")
 ADMIN: Tuple[str, ...] = ("admin",)
 # The website's back end: it may only mint customer tokens.
 WEBSITE: Tuple[str, ...] = ("website",)
+
+# The queues a ticket or a handoff is in (who works it); their names for customers are the
+# system texts `queue_<id>` of playbooks/_system.yml.
+QUEUES: Tuple[str, ...] = ("level1", "level2", "supervisor", "cs")
+# Ticket priorities, the most pressing first (the order in which queues are served).
+PRIORITIES: Tuple[str, ...] = ("urgent", "high", "normal")
+# The reminder steps of 001, in order (config/reminder_policy.yml uses these kinds; their
+# mail is templates/mail/reminder_<kind>.txt.j2, their label `reminder_<kind>` in
+# templates/web/texts.yml). Every step but the last contacts the customer.
+REMINDER_KINDS: Tuple[str, ...] = ("gentle", "followup", "firm", "call", "close")
+REMINDER_CONTACTS: Tuple[str, ...] = REMINDER_KINDS[:-1]

@@ -56,7 +56,7 @@ def walk(db, lib, pb_id: str, mode: str, customer: Optional[str], conv: str, tri
     """One walk; at each branch point, take the option tried least so far (coverage-guided)."""
     settings = runtime.get().settings
     env = EffectEnv(session=db, settings=settings, conversation_id=conv, customer_id=customer, mode=mode,
-                    actor="test", agent_name="Camille")
+                    actor="test", agent_name="Camille", library=lib)
     pb = lib[pb_id]
     frame_slots = {}
     if "subscription" in pb.context:
@@ -139,7 +139,7 @@ def closed_now(settings):
 
 def scripted(db, lib, pb_id, mode, customer, entry, answers_, conv, settings=None) -> List[Tuple[str, str]]:
     env = EffectEnv(session=db, settings=settings or runtime.get().settings, conversation_id=conv,
-                    customer_id=customer, mode=mode, actor="test", agent_name="Camille")
+                    customer_id=customer, mode=mode, actor="test", agent_name="Camille", library=lib)
     pb = lib[pb_id]
     slots = {"subscription_id": db.scalars(select(m.Subscription.id).where(
         m.Subscription.customer_id == customer)).first()} if "subscription" in pb.context else {}

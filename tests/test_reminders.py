@@ -19,7 +19,7 @@ def waiting_ticket(db, priority: Optional[str], reason: str = "feedback", custom
                             priority=priority, subject="Synchronisation e-mail en double",
                             now=to_utc_naive(datetime.combine(START, time(9)), "Europe/Paris"))
     service.transition(db, t, Transition("waiting_customer", waiting_reason=reason), actor="hotliner:Camille",
-                       now=to_utc_naive(datetime.combine(START, time(10)), "Europe/Paris"),
+                       now=to_utc_naive(datetime.combine(START, time(10)), "Europe/Paris"), tz="Europe/Paris",
                        waiting_for="Vous alliez tester les paramètres IMAP et nous dire si les doublons ont disparu.")
     db.commit()
     return t
@@ -134,7 +134,7 @@ def test_daily_list_and_kpis_match_001(db, services):
     day = START + timedelta(days=3)
     for offset in range(1, 3):
         engine.run(services.sessions, services.settings, START + timedelta(days=offset))
-    listing = dashboard.daily_list(db, day)
+    listing = dashboard.daily_list(db, day, "Europe/Paris")
     mine = {urgent.ref, high.ref, normal.ref}  # the demo tickets are in the lists too
     urgent_items = [i for i in listing["urgent_before_15h"] if i["ticket_id"] in mine]
     today_items = [i for i in listing["today"] if i["ticket_id"] in mine]
@@ -151,7 +151,7 @@ def test_daily_list_and_kpis_match_001(db, services):
     assert db.get(m.Ticket, urgent.number).status == "closed"
     service.customer_replied(db, db.get(m.Ticket, urgent.number), actor="client")  # reopens after closure
     db.commit()
-    k = {x["name"]: x for x in dashboard.kpis(db, START + timedelta(days=17))}
+    k = {x["name"]: x for x in dashboard.kpis(db, START + timedelta(days=17), "Europe/Paris")}
     assert k["avg_days_before_first_reminder"]["value"] is not None
     assert k["reopen_rate"]["value"] > 0
     closure = k["avg_days_to_inactivity_closure"]
@@ -210,3 +210,25 @@ def test_the_service_runs_the_daily_reminders_once_after_the_configured_time(db,
     assert reminder_tick(services, late) is True
     assert reminder_tick(services, late + timedelta(hours=2)) is False  # once a day
     assert reminder_tick(services, late + timedelta(days=1)) is True
+
+
+def test_the_first_reminder_is_due_in_the_configured_time_zone(db):
+    """policy.first_due reads the day in Settings.timezone, not a constant: 23:30 UTC is already
+    the next day in Paris but still the same day in New York."""
+    late = datetime.combine(START, time(23, 30))  # naive UTC
+    dues = {}
+    for tz in ("Europe/Paris", "America/New_York"):
+        t = service.open_ticket(db, scenario="tech_support", actor="test", customer_id="CLT-00321",
+                                priority="normal", subject="Fuseau", now=late)
+        service.transition(db, t, Transition("waiting_customer", waiting_reason="feedback"), actor="test",
+                           now=late, tz=tz)
+        dues[tz] = t.next_reminder_due
+    assert dues["Europe/Paris"] - dues["America/New_York"] == timedelta(days=1)
+
+
+def test_going_waiting_without_a_time_zone_is_refused(db):
+    t = service.open_ticket(db, scenario="tech_support", actor="test", customer_id="CLT-00321", priority="normal",
+                            subject="Fuseau")
+    with pytest.raises(ValueError):
+        service.transition(db, t, Transition("waiting_customer", waiting_reason="feedback"), actor="test")
+    assert t.status != "waiting_customer"

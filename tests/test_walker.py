@@ -172,7 +172,8 @@ async def test_a_finished_nested_playbook_offers_to_resume(db, services):
     from numi.playbooks.effects import EffectEnv
     from numi.playbooks.engine import Parsed, Walker, new_state
 
-    env = EffectEnv(session=db, settings=services.settings, conversation_id="nest", customer_id="CLT-00321")
+    env = EffectEnv(session=db, settings=services.settings, conversation_id="nest", customer_id="CLT-00321",
+                    library=services.library)
     w = Walker(services.library, env)
     out = w.start(new_state(), "account_deletion_gdpr")
     out = Walker(services.library, env).handle(out.state, Parsed("c'est quoi vos ateliers ?", "ask_workshop", 0.95))
@@ -203,7 +204,8 @@ async def test_a_callback_outside_opening_hours_is_refused_with_free_slots(db, s
     from numi.playbooks.effects import EffectEnv
     from numi.reminders import callbacks
 
-    env = EffectEnv(session=db, settings=services.settings, conversation_id="cb", customer_id="CLT-00321")
+    env = EffectEnv(session=db, settings=services.settings, conversation_id="cb", customer_id="CLT-00321",
+                    library=services.library)
     lib = services.library
     frame = {"slots": {}, "ticket": None}
     sunday = (env.local_now() + timedelta(days=(6 - env.local_now().weekday()) or 7)).replace(hour=10, minute=0)

@@ -14,10 +14,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from numi import signals
+from numi import churn, signals
 from numi.alerts import rules as rules_mod
 from numi.clock import utcnow
 from numi.db import models as m
+from numi.playbooks.render import text_env
 from numi.reminders import outbox
 from numi.signals.emotion import EmotionModel
 
@@ -91,8 +92,6 @@ def _routed(alert: m.Alert) -> bool:
 
 
 def _render(template: str, context: Dict[str, Any]) -> str:
-    from numi.playbooks.render import text_env
-
     return text_env().from_string(template).render(**context)
 
 
@@ -110,8 +109,6 @@ def _analyse(msg: IncomingMessage, model: Optional[EmotionModel] = None) -> sign
 def process(session: Session, settings, msg: IncomingMessage, model: Optional[EmotionModel] = None,
             now: Optional[datetime] = None) -> List[m.Alert]:
     """Signals for one message, then every rule that fires. Idempotent on `event_key`."""
-    from numi import churn
-
     now = now or utcnow()
     at = msg.at or now
     if msg.event_key and session.scalars(select(m.MessageSignal.id)

@@ -20,6 +20,7 @@ from numi import signals
 from numi.alerts import engine
 from numi.alerts import rules as rules_mod
 from numi.settings import ROOT
+from numi.nlu.evaluate import predict, quiet
 
 HELDOUT = ROOT / "tests" / "alerts" / "themes_heldout.yml"
 RULES = ROOT / "config" / "alerts" / "rules.yml"
@@ -60,8 +61,6 @@ def score(examples: Sequence[Dict[str, Any]], predicted: Sequence[Sequence[str]]
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    from numi.nlu.evaluate import predict, quiet
-
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", required=True)
     parser.add_argument("--data", default=str(HELDOUT))

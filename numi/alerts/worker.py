@@ -11,18 +11,18 @@ import os
 import signal
 import time
 
+from sqlalchemy import create_engine
+
+from numi import runtime
+from numi.clock import utcnow
+from numi.rasa_patches.stores import tracker_url
+from numi.service.scheduler import alerts_tick, warm_up
+from numi.settings import Settings
+
 log = logging.getLogger("numi.alerts.worker")
 
 
 def main(every: float = 2.0) -> None:
-    from sqlalchemy import create_engine
-
-    from numi import runtime
-    from numi.clock import utcnow
-    from numi.rasa_ext import tracker_url
-    from numi.service.scheduler import alerts_tick, warm_up
-    from numi.settings import Settings
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s alerts %(levelname)s %(message)s")
     parent = os.getppid()
     stop = []

@@ -6,6 +6,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
 
+from numi.db.demo import load_demo
 from numi.settings import ROOT, Settings
 
 
@@ -24,6 +25,5 @@ def upgrade(engine: Engine, settings: Settings) -> None:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
     if settings.demo_data:
-        from numi.db.demo import load_demo
-
-        load_demo(engine)  # the demo history of past customers loads when the churn model first needs it
+        # the demo history of past customers loads when the churn model first needs it
+        load_demo(engine, settings.timezone)

@@ -25,6 +25,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import declarative_base, relationship
 
+from numi.vocab import REMINDER_KINDS
+
 Base = declarative_base()
 
 
@@ -363,7 +365,7 @@ def ticket_json(ticket: Ticket, with_history: bool = True) -> Dict[str, Any]:
         "reminders": [
             {"kind": m.kind, "channel": m.channel, "sent_at": as_iso(m.sent_at), "status": m.status}
             for m in ticket.reminders
-            if m.kind in ("gentle", "followup", "firm", "call", "close")
+            if m.kind in REMINDER_KINDS
         ],
     }
     if with_history:

@@ -7,71 +7,39 @@ from typing import Any, Dict, List, Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from numi import access, hours
-from numi.clock import datetime_fr
+from numi import access
 from numi.db import models as m
-from numi.playbooks.effects import QUEUE_LABELS
 from numi.tickets import service as tickets
+from numi.vocab import PRIORITIES
 from numi.tickets.lifecycle import Transition, allowed
 
 
-def request(env, ticket: m.Ticket, frame: Dict[str, Any], pb, queue: str, reason: str) -> Dict[str, Any]:
-    """Queue the conversation for a human, with everything they need to know."""
-    local_now = env.local_now()
-    is_open = hours.is_open(env.settings.opening_hours, local_now)
-    packet = {
-        "situation": reason,
-        "scenario": pb.id,
-        "scenario_title": pb.title,
-        "step_reached": frame.get("step"),
-        "tried": list(dict.fromkeys(frame.get("visited", []))),
-        "collected": {k: v for k, v in frame.get("slots", {}).items() if not k.startswith("_")},
-        "mood": env.mood(),
-        "transcript": env.transcript()[-50:],
-        "ticket": ticket.ref,
-        "customer_id": env.customer_id,
-        "mode": env.mode,
-    }
-    earlier = env.session.scalars(select(m.Handoff).where(
+def request(session: Session, ticket: m.Ticket, packet: Dict[str, Any], queue: str, conversation_id: str,
+            customer_id: Optional[str], actor: str, now: datetime, reason: str) -> m.Handoff:
+    """Queue the conversation for a human, with everything they need to know (the packet).
+    A retried or replayed request finds the customer already queued and changes nothing."""
+    earlier = session.scalars(select(m.Handoff).where(
         m.Handoff.ticket_number == ticket.number, m.Handoff.queue == queue,
         m.Handoff.status.in_(["waiting", "claimed"]))).first()
-    if earlier is not None:  # a retried or replayed action: the customer is already queued
-        return _announce(env, earlier, pb, queue, is_open)
-    handoff = m.Handoff(conversation_id=env.conversation_id, queue=queue, priority=ticket.priority,
-                        ticket_number=ticket.number, customer_id=env.customer_id, packet=packet,
-                        status="waiting", created_at=env.now)
-    env.session.add(handoff)
+    if earlier is not None:
+        return earlier
+    handoff = m.Handoff(conversation_id=conversation_id, queue=queue, priority=ticket.priority,
+                        ticket_number=ticket.number, customer_id=customer_id, packet=packet,
+                        status="waiting", created_at=now)
+    session.add(handoff)
     if ticket.status != "escalated" and "escalated" in allowed(ticket.status):
-        tickets.transition(env.session, ticket, Transition("escalated", reason=f"transfert vers {queue} : {reason}"),
-                           actor=env.actor, now=env.now)
+        tickets.transition(session, ticket, Transition("escalated", reason=f"transfert vers {queue} : {reason}"),
+                           actor=actor, now=now)
     ticket.queue = queue
-    env.session.flush()
-    return _announce(env, handoff, pb, queue, is_open)
-
-
-def _announce(env, handoff: m.Handoff, pb, queue: str, is_open: bool) -> Dict[str, Any]:
-    """What the playbook tells the customer about their place in the queue."""
-    from numi import runtime
-
-    lib = runtime.get().library
-    ref = m.ticket_ref(handoff.ticket_number) if handoff.ticket_number else None
-    who = QUEUE_LABELS[queue]
-    if is_open:
-        when = lib.system_text("handoff_when_open", "customer", {"minutes": env.settings.handoff_pickup_minutes})
-        message = lib.system_text("handoff_announce_open", "customer", {"who": who, "when": when})
-    else:
-        reopen = datetime_fr(hours.next_open(env.settings.opening_hours, env.local_now()))
-        when = lib.system_text("handoff_when_closed", "customer", {"reopen": reopen, "ticket": ref})
-        message = lib.system_text("handoff_announce_closed", "customer", {"who": who, "reopen": reopen, "ticket": ref})
-    return {"handoff_open": is_open, "handoff_who": who, "handoff_when": when, "handoff_message": message,
-            "ticket_id": ref, "_signal": {"handoff": {"id": handoff.id, "queue": queue, "open": is_open}}}
+    session.flush()
+    return handoff
 
 
 def waiting(session: Session, queue: Optional[str] = None) -> List[m.Handoff]:
     query = select(m.Handoff).where(m.Handoff.status.in_(["waiting", "claimed"]))
     if queue:
         query = query.where(m.Handoff.queue == queue)
-    order = {"urgent": 0, "high": 1, "normal": 2}
+    order = {p: i for i, p in enumerate(PRIORITIES)}
     items = list(session.scalars(query))
     return sorted(items, key=lambda h: (h.status != "waiting", order.get(h.priority or "", 3), h.created_at))
 

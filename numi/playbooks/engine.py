@@ -30,6 +30,7 @@ from jinja2.exceptions import SecurityError, TemplateError
 from numi.playbooks import values
 from numi.playbooks.library import Library
 from numi.playbooks.model import END, Choice, Playbook, Step
+from numi.playbooks.protocol import EffectRunner, EffectUnavailable
 from numi.playbooks.render import compile_expression, render_text
 from numi.text import fold
 
@@ -90,24 +91,6 @@ class Outcome:
     @property
     def active(self) -> bool:
         return bool(self.state.get("stack"))
-
-
-class EffectUnavailable(RuntimeError):
-    """An effect could not run because what it needs is down (the database): the whole turn
-    fails, unsaid and unrecorded, so that Rasa answers « réessayez » and the step runs again,
-    rather than going on as if the effect had happened."""
-
-
-class EffectRunner:
-    """What the engine needs from the outside world (database, mail, handoff)."""
-
-    def run(self, name: str, params: Mapping[str, Any], frame: Dict[str, Any],
-            playbook: Playbook, scope: Mapping[str, Any]) -> Dict[str, Any]:  # pragma: no cover
-        raise NotImplementedError
-
-    def scope(self, frame: Dict[str, Any], playbook: Playbook) -> Dict[str, Any]:  # pragma: no cover
-        """Template variables other than `slots`: customer, ticket, agent, now."""
-        raise NotImplementedError
 
 
 def new_state(mode: str = "customer") -> Dict[str, Any]:
@@ -204,12 +187,12 @@ class Walker:
         free_text = bool(step.collect and step.collect.type == "text")
         confident = msg.confidence >= INTERRUPT_CONFIDENCE
 
-        if step.collect and step.collect.type in values.STRUCTURED and values.extract(step.collect, msg) is not None:
+        if step.collect and step.collect.type in values.STRUCTURED and values.extract(step.collect, msg, self.effects.local_now()) is not None:
             # « paul@example.fr » typed when the step asks for an address is the answer, even
             # if the classifier read « au revoir » in it
             self._answer(state, step, msg)
             return self._outcome(state)
-        if self._escapes(step, msg) and values.extract(step.collect, msg) is None:
+        if self._escapes(step, msg) and values.extract(step.collect, msg, self.effects.local_now()) is None:
             # « je n'ai reçu aucun code » is about this step, whatever else it sounds like
             self._answer(state, step, msg)
             return self._outcome(state)
@@ -322,7 +305,7 @@ class Walker:
         if step.collect:
             if frame["slots"].get(step.collect.slot) not in (None, ""):
                 return None
-            value = values.prefilled(step.collect, step.prefill or "value", said)
+            value = values.prefilled(step.collect, step.prefill or "value", said, self.effects.local_now())
             if value is None:
                 return None
             frame["slots"][step.collect.slot] = value
@@ -354,7 +337,7 @@ class Walker:
         frame = self._top(state)
         pb = self.lib[frame["id"]]
         if step.collect:
-            value = values.extract(step.collect, msg)
+            value = values.extract(step.collect, msg, self.effects.local_now())
             if step.collect.optional and (msg.intent in DENY or values.is_refusal(msg.text)):
                 value = ""  # « non », « rien », « pas maintenant »: nothing to record
             if value is None and self._escapes(step, msg):

@@ -9,6 +9,7 @@ import yaml
 
 from numi.playbooks.model import Playbook, PlaybookError, load_playbook
 from numi.playbooks.render import render_text
+from numi.playbooks.validate import contract_intents, validate_against_contract, validate_playbook
 from numi.settings import ROOT
 
 DEFAULT_DIR = ROOT / "playbooks"
@@ -66,8 +67,6 @@ class Library(Mapping[str, Playbook]):
 def load_library(directory: Path = DEFAULT_DIR, intents: Optional[Iterable[str]] = None,
                  contract_dir: Optional[Path] = None) -> Library:
     """Load and validate every playbook; raise PlaybookError naming file and step."""
-    from numi.playbooks.validate import validate_against_contract, validate_playbook
-
     playbooks: Dict[str, Playbook] = {}
     for path in sorted(Path(directory).glob("*.yml")):
         if path.name.startswith("_"):
@@ -86,8 +85,6 @@ def load_library(directory: Path = DEFAULT_DIR, intents: Optional[Iterable[str]]
 @lru_cache(maxsize=1)
 def default_library() -> Library:
     """The repository's playbooks, loaded once per process (at start-up, not per message)."""
-    from numi.playbooks.validate import contract_intents
-
     contract = ROOT.parent / "shared" / "contract"
     intents = None
     if contract.exists():

@@ -35,6 +35,8 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import yaml
 
+from numi.vocab import PRIORITIES, QUEUES
+
 END = "end"
 
 PLAYBOOK_KEYS = {
@@ -61,8 +63,8 @@ COLLECT_TYPES = {
     "text", "email", "phone", "date", "datetime", "ticket_id", "customer_number",
     "code", "number", "name",
 }
-HANDOFF_QUEUES = {"level1", "level2", "supervisor", "cs"}
-PRIORITIES = {"urgent", "high", "normal"}
+HANDOFF_QUEUES = frozenset(QUEUES)
+PRIORITY_NAMES = frozenset(PRIORITIES)
 CONTEXT_NAMES = {"ticket", "subscription"}
 
 
@@ -301,7 +303,7 @@ def load_playbook(path: Path) -> Playbook:
     if END in steps:
         raise PlaybookError(f"{where}: « {END} » est réservé")
     priority = raw.get("priority")
-    if priority is not None and priority not in PRIORITIES:
+    if priority is not None and priority not in PRIORITY_NAMES:
         raise PlaybookError(f"{where}: priorité inconnue « {priority} »")
     handoff = raw.get("handoff")
     if handoff is not None and handoff not in HANDOFF_QUEUES:

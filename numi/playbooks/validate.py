@@ -18,6 +18,7 @@ from numi.playbooks import effects as effects_mod
 from numi.playbooks import values
 from numi.playbooks.model import END, Playbook, PlaybookError, Step
 from numi.playbooks.render import parse
+from numi.vocab import QUEUES
 
 GLOBAL_NAMES = {"customer", "slots", "agent", "now", "scenario", "mode", "office"}
 TICKET = "@ticket"  # pseudo-slot: a ticket is known at this point
@@ -194,7 +195,7 @@ def validate_playbook(pb: Playbook, intents: Optional[Iterable[str]] = None) -> 
                 raise PlaybookError(f"{pb.where(step.id)}: intent(s) inconnu(s) {bad} dans « escape »")
         for e in step.effects:
             effects_mod.check_params(e, pb.where(step.id))
-            if e.name == "handoff" and e.params.get("queue") not in {"level1", "level2", "supervisor", "cs"}:
+            if e.name == "handoff" and e.params.get("queue") not in QUEUES:
                 raise PlaybookError(f"{pb.where(step.id)}: file de transfert inconnue « {e.params.get('queue')} »")
         if step.collect and re.search(r"(?i)(password|mot_?de_?passe|carte|card|cvv|pin)", step.collect.slot):
             raise PlaybookError(f"{pb.where(step.id)}: collecter « {step.collect.slot} » est interdit (secret)")

@@ -30,13 +30,7 @@ def normalize_phone(raw: str) -> str:
     return " ".join(digits[i:i + 2] for i in range(0, len(digits), 2))
 
 
-def _now() -> datetime:
-    from numi.clock import to_local, utcnow
-
-    return to_local(utcnow(), "Europe/Paris").replace(tzinfo=None)
-
-
-def extract(collect, msg, now: Optional[datetime] = None) -> Optional[Any]:
+def extract(collect, msg, now: datetime) -> Optional[Any]:
     """The value of `collect.type` in the message, or None when absent/invalid."""
     text = (msg.text or "").strip()
     kind = collect.type
@@ -60,7 +54,7 @@ def extract(collect, msg, now: Optional[datetime] = None) -> Optional[Any]:
         m = NUMBER.search(text)
         return int(m.group(1)) if m else None
     if kind in ("date", "datetime"):
-        found = dates.find(text, now or _now())
+        found = dates.find(text, now)
         if found is None or (kind == "datetime" and not found.has_time):
             return None
         return found.value.isoformat(timespec="minutes")
@@ -148,13 +142,13 @@ def named(kind: str, text: str) -> Optional[str]:
     return ", ".join(found)[:MAX_TEXT] if found else None
 
 
-def prefilled(collect, kind: str, said: Sequence[Any], now: Optional[datetime] = None) -> Optional[Any]:
+def prefilled(collect, kind: str, said: Sequence[Any], now: datetime) -> Optional[Any]:
     """The answer to a collect step found in what the customer already said (latest first)."""
     for msg in reversed(list(said)):
         if kind == "value" and collect.type in PREFILLABLE:
             value = extract(collect, msg, now)
         elif kind == "period":
-            value = msg.text[:MAX_TEXT] if dates.month_range(msg.text, now or _now()) else None
+            value = msg.text[:MAX_TEXT] if dates.month_range(msg.text, now) else None
         elif kind == "remainder":
             value = remainder(msg.text)
         elif kind == "about":

@@ -12,6 +12,7 @@ from numi.clock import local_date, to_local
 from numi.db import models as m
 from numi.reminders import engine
 from numi.reminders.policy import Policy, load_default
+from numi.vocab import REMINDER_CONTACTS
 
 LABELS = {"gentle": "Rappel doux", "followup": "Relance", "firm": "Relance ferme", "call": "Appel",
           "close": "Clôture"}
@@ -37,7 +38,7 @@ def _item(session: Session, ticket: m.Ticket, action: Optional[engine.PlannedAct
     return out
 
 
-def daily_list(session: Session, today: date, tz: str = "Europe/Paris", policy: Optional[Policy] = None) -> Dict[str, Any]:
+def daily_list(session: Session, today: date, tz: str, policy: Optional[Policy] = None) -> Dict[str, Any]:
     """What the hotliner has to do today (urgent ones before 15h), this week, and the total waiting."""
     policy = policy or load_default()
     urgent, todo = [], []
@@ -64,12 +65,12 @@ def _kpi(name: str, value: Any, target: str, ok: Optional[bool], definition: str
     return {"name": name, "value": value, "target": target, "on_target": ok, "definition": definition}
 
 
-def kpis(session: Session, today: date, tz: str = "Europe/Paris", policy: Optional[Policy] = None) -> List[Dict[str, Any]]:
+def kpis(session: Session, today: date, tz: str, policy: Optional[Policy] = None) -> List[Dict[str, Any]]:
     """The KPIs of 001 §9, computed from the tickets, their history and the outbox."""
     policy = policy or load_default()
     tickets = list(session.scalars(select(m.Ticket)))
     reminders = list(session.scalars(select(m.OutboxMessage).where(
-        m.OutboxMessage.key.like("reminder:%"), m.OutboxMessage.kind.in_(["gentle", "followup", "firm", "call"]))))
+        m.OutboxMessage.key.like("reminder:%"), m.OutboxMessage.kind.in_(REMINDER_CONTACTS))))
     by_ticket: Dict[int, List[m.OutboxMessage]] = {}
     for r in reminders:
         by_ticket.setdefault(r.ticket_number, []).append(r)

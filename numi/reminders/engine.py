@@ -97,7 +97,7 @@ def due_tickets(session: Session, today: date, limit: Optional[int] = None) -> L
     return list(session.scalars(query))
 
 
-def plan(session: Session, today: date, tz: str = "Europe/Paris", policy: Optional[Policy] = None) -> List[PlannedAction]:
+def plan(session: Session, today: date, tz: str, policy: Optional[Policy] = None) -> List[PlannedAction]:
     policy = policy or load_default()
     actions = []
     for ticket in due_tickets(session, today):

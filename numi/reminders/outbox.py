@@ -24,6 +24,8 @@ from numi.clock import utcnow
 from numi.db import models as m
 from numi.mail import Mail, Mailer, message_id
 from numi.settings import ROOT
+from numi.playbooks.render import text_env
+from numi.reminders import crashpoints
 
 log = logging.getLogger(__name__)
 TEMPLATES = ROOT / "templates" / "mail"
@@ -51,8 +53,6 @@ def _alive(claimer: str) -> bool:
 
 def render_mail(template: str, context: Mapping[str, Any]) -> tuple:
     """(subject, body) from templates/mail/<template>.txt.j2 (blocks subject and body)."""
-    from numi.playbooks.render import text_env
-
     source = (TEMPLATES / f"{template}.txt.j2").read_text(encoding="utf-8")
     tpl = text_env().from_string(source)
     ctx = tpl.new_context(dict(context))
@@ -119,8 +119,6 @@ def _deliver_one(sessions: sessionmaker, mailer: Mailer, row_id: int, now: datet
         with sessions() as s2, s2.begin():
             s2.execute(update(m.OutboxMessage).where(m.OutboxMessage.id == row_id)
                        .values(status="committed", sent_at=now))
-        from numi.reminders import crashpoints
-
         crashpoints.hit("after_commit")
 
     try:

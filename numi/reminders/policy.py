@@ -20,12 +20,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
+from numi.clock import local_date
 from numi.settings import ROOT
+from numi.vocab import REMINDER_KINDS
 
-KINDS = ("gentle", "followup", "firm", "call", "close")
+KINDS = REMINDER_KINDS
 CHANNELS = ("email", "sms", "call")
 DEFAULT_PATH = ROOT / "config" / "reminder_policy.yml"
-TIMEZONE = "Europe/Paris"
 
 
 class PolicyError(ValueError):
@@ -108,14 +109,13 @@ class Policy:
             due = max(due, done[-1].on + timedelta(days=gap))
         return Planned(index=index, step=step, due=due)
 
-    def first_due(self, ticket) -> Optional[date]:
-        """Due date of the first step for a ticket that just went waiting."""
-        from numi.clock import local_date
-
+    def first_due(self, ticket, tz: str) -> Optional[date]:
+        """Due date of the first step for a ticket that just went waiting, in the local calendar
+        of `tz` (Settings.timezone)."""
         if ticket.waiting_since is None:
             return None
         planned = self.plan_next(ticket.priority, ticket.waiting_reason,
-                                 local_date(ticket.waiting_since, TIMEZONE), [])
+                                 local_date(ticket.waiting_since, tz), [])
         return planned.due if planned else None
 
 

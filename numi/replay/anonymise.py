@@ -22,6 +22,10 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Iterable, List, Mapping, Optional, Pattern, Sequence, Tuple
 
+from sqlalchemy import select
+
+from numi.db import models as m
+
 EMAIL = "[e-mail]"
 PHONE = "[téléphone]"
 CUSTOMER = "[client]"
@@ -149,10 +153,6 @@ def anonymise_value(value: Any, names: Iterable[Sequence[Any]] = ()) -> Any:
 
 def customer_names(session: Any) -> List[Name]:
     """(first, last) of every customer not yet erased, read from the numi database `customers` table."""
-    from sqlalchemy import select
-
-    from numi.db import models as m
-
     rows = session.execute(select(m.Customer.first_name, m.Customer.last_name)
                            .where(m.Customer.erased_at.is_(None))).all()
     return [(r[0] or "", r[1] or "") for r in rows if (r[0] or r[1])]

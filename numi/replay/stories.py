@@ -25,7 +25,6 @@ import os
 import re
 import shutil
 import tempfile
-import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -34,10 +33,18 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
+from sqlalchemy import select
 
-from numi.playbooks.library import Library
+from numi.clock import date_fr, to_local
+from numi.db import make_engine, make_sessionmaker
+from numi.db import models as m
+from numi.db.migrate import upgrade
+from numi.playbooks.effects import EffectEnv
+from numi.playbooks.engine import Parsed, Walker, new_state
+from numi.playbooks.library import Library, default_library
+from numi.tickets import service as tickets
 from numi.replay.anonymise import Anonymiser, customer_names
-from numi.settings import ROOT, Settings
+from numi.settings import DEFAULT_TIMEZONE, ROOT, Settings
 from numi.text import fold
 
 log = logging.getLogger(__name__)
@@ -75,16 +82,7 @@ def default_tracker_url() -> str:
 
 
 def _library(library: Optional[Library]) -> Library:
-    if library is not None:
-        return library
-    from numi import runtime
-
-    try:
-        return runtime.get().library
-    except RuntimeError:
-        from numi.playbooks.library import default_library
-
-        return default_library()
+    return library if library is not None else default_library()
 
 
 def replay_texts(root: Path = ROOT) -> Dict[str, Any]:
@@ -238,46 +236,24 @@ def _static_scenario(story: _YamlStory, lib: Library) -> Optional[str]:
 # ---------------------------------------------------------------------------
 # The offline walk: a throwaway database, the real walker
 # ---------------------------------------------------------------------------
-_RUNTIME_LOCK = threading.Lock()
-
-
 @contextmanager
-def sandbox(settings: Optional[Settings] = None, library: Optional[Library] = None) -> Iterator[Tuple[Any, Settings]]:
+def sandbox(settings: Optional[Settings] = None) -> Iterator[Tuple[Any, Settings]]:
     """A temporary SQLite database with the demo data: (sessionmaker, settings). Removed on exit.
 
-    Mail goes to a temporary mailbox and the scheduler is off. When numi's runtime is
-    already initialised (inside the numi service, or a test), it is left alone; otherwise
-    it is initialised on the sandbox for the walk (the handoff effect reads it) and closed.
+    Mail goes to a temporary mailbox and the scheduler is off. Nothing process-wide is
+    touched: the walk gets its library and database passed in, so several run at once.
     """
-    from numi import runtime
-    from numi.db import make_engine, make_sessionmaker
-    from numi.db.migrate import upgrade
-
     directory = Path(tempfile.mkdtemp(prefix="numi-replay-"))
     base = settings or Settings.from_env(env={})
     box = replace(base, database_url=f"sqlite:///{directory / 'replay.db'}", mailbox_dir=directory / "mailbox",
                   smtp=None, scheduler_enabled=False, demo_data=True)
-    owned = False
     engine = None
     try:
-        _RUNTIME_LOCK.acquire()
-        try:
-            runtime.get()
-        except RuntimeError:
-            owned = True  # the lock is kept until the walk ends: one owner of the runtime at a time
-        else:
-            _RUNTIME_LOCK.release()
-        if owned:
-            engine = runtime.init(box, library=library).engine
-        else:
-            engine = make_engine(box.database_url)
-            upgrade(engine, box)
+        engine = make_engine(box.database_url)
+        upgrade(engine, box)
         yield make_sessionmaker(engine), box
     finally:
-        if owned:
-            runtime.close()
-            _RUNTIME_LOCK.release()
-        elif engine is not None:
+        if engine is not None:
             engine.dispose()
         shutil.rmtree(directory, ignore_errors=True)
 
@@ -330,7 +306,6 @@ def _playbook_after(lib: Library, before: Mapping[str, Any], after: Mapping[str,
 
 def _ticket_in_context(session: Any, ref: Any, customer_id: Optional[str]) -> Optional[str]:
     """As action_start_playbook does: the ticket named in the message, else the customer's waiting one."""
-    from numi.tickets import service as tickets
 
     if ref:
         own = tickets.find_own_ticket(session, str(ref), customer_id)
@@ -343,11 +318,7 @@ def _ticket_in_context(session: Any, ref: Any, customer_id: Optional[str]) -> Op
 
 def _walk(story: _YamlStory, lib: Library, root: Path, settings: Optional[Settings],
           customer_id: Optional[str], agent_name: str) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
-    from sqlalchemy import select
 
-    from numi.db import models as m
-    from numi.playbooks.effects import EffectEnv
-    from numi.playbooks.engine import Parsed, Walker, new_state
 
     responses = _responses(root)
     mode = story.mode
@@ -357,7 +328,7 @@ def _walk(story: _YamlStory, lib: Library, root: Path, settings: Optional[Settin
     steps: List[Dict[str, Any]] = []
     history: List[Dict[str, Any]] = []
     context: Dict[str, Any] = {"customer_id": customer_id, "ticket": None}
-    with sandbox(settings, lib) as (sessions, box):
+    with sandbox(settings) as (sessions, box):
         session = sessions()
         try:
             if needs_ticket and customer_id is None:
@@ -391,7 +362,8 @@ def _walk(story: _YamlStory, lib: Library, root: Path, settings: Optional[Settin
                     env = EffectEnv(
                         session=session, settings=box, conversation_id=conversation, customer_id=customer_id,
                         mode=mode, actor=("hotliner:" + agent_name) if mode == "agent" else "bot",
-                        agent_name=agent_name, transcript=lambda: list(history))  # no mood: never shown here
+                        agent_name=agent_name, transcript=lambda: list(history),  # no mood: never shown here
+                        library=lib)
                     walker = Walker(lib, env, mode=mode, detected=msg)
                     outcome = None
                     if name == "action_start_playbook":
@@ -481,7 +453,6 @@ def _json(data: Any) -> Dict[str, Any]:
 
 
 def _local_date(timestamp: Optional[float], tz_name: str) -> str:
-    from numi.clock import date_fr, to_local
 
     if timestamp is None:
         return ""
@@ -628,7 +599,7 @@ def list_stories(sources: Iterable[str] = SOURCES, *, root: Path = ROOT, tracker
     """
     lib = _library(library)
     root = Path(root)
-    tz_name = settings.timezone if settings is not None else "Europe/Paris"
+    tz_name = settings.timezone if settings is not None else DEFAULT_TIMEZONE
     out: List[Dict[str, Any]] = []
     for source in dict.fromkeys(sources):
         if source in ("data", "tests"):
@@ -667,7 +638,7 @@ def load_story(story_id: str, *, root: Path = ROOT, tracker_url: Optional[str] =
     lib = _library(library)
     root = Path(root)
     source = story_id.split(":", 1)[0]
-    tz_name = settings.timezone if settings is not None else "Europe/Paris"
+    tz_name = settings.timezone if settings is not None else DEFAULT_TIMEZONE
     if source == "recorded":
         known = [tuple(n) for n in names or ()]
         if session is not None:

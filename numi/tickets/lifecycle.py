@@ -12,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, FrozenSet, Optional
 
+from numi.vocab import PRIORITIES, QUEUES
+
+__all__ = ["PRIORITIES", "QUEUES"]  # re-exported: the vocabulary of tickets, defined in numi.vocab
+
 STATUSES = ("new", "in_progress", "waiting_customer", "escalated", "closed")
-PRIORITIES = ("urgent", "high", "normal")
-QUEUES = ("level1", "level2", "supervisor", "cs")
 CLOSE_REASONS = ("resolution", "inactivity", "out_of_scope", "other")
 WAITING_REASONS = (
     "feedback",  # « Vous testez et vous me dites »

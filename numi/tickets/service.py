@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from numi.clock import utcnow
 from numi.db.models import Customer, Ticket, TicketEvent, parse_ticket_ref
+from numi.reminders import policy
 from numi.tickets import lifecycle
 from numi.tickets.lifecycle import Transition, TransitionError
 
@@ -128,10 +129,13 @@ def transition(
     actor: str,
     now: Optional[datetime] = None,
     waiting_for: Optional[str] = None,
+    tz: Optional[str] = None,
 ) -> Ticket:
-    """Apply `t` or raise TransitionError without changing anything."""
+    """Apply `t` or raise TransitionError without changing anything. A ticket that goes waiting
+    gets its first reminder date in the local calendar of `tz` (Settings.timezone), required then."""
     lifecycle.check(ticket.status, t)
-    from numi.reminders import policy  # local: reminders depends on tickets' model only
+    if t.to_status == "waiting_customer" and tz is None:
+        raise ValueError("transition to waiting_customer needs the time zone (Settings.timezone)")
 
     now = now or utcnow()
     before = ticket.status
@@ -142,7 +146,7 @@ def transition(
         ticket.waiting_since = now
         if waiting_for:
             ticket.waiting_for = waiting_for
-        ticket.next_reminder_due = policy.load_default().first_due(ticket)
+        ticket.next_reminder_due = policy.load_default().first_due(ticket, tz)
     else:
         ticket.waiting_since = None
         ticket.next_reminder_due = None
