@@ -1,21 +1,40 @@
-"""Seed 001 §7 (« Mes rappels à envoyer aujourd'hui ») and §9 (KPIs with their targets)."""
+"""Seed 001 §7 (« Mes rappels à envoyer aujourd'hui ») and §9 (KPIs with their targets).
+
+The words and the thresholds live in config/reminder_dashboard.yml; this module computes the
+figures: the facts are read once (`_Facts`), then each KPI is one small function of them.
+"""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Dict, List, Optional
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
+import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from numi.clock import local_date, to_local
 from numi.db import models as m
+from numi.playbooks.render import render_text
 from numi.reminders import engine
 from numi.reminders.policy import Policy, load_default
-from numi.vocab import REMINDER_CONTACTS
+from numi.settings import ROOT
+from numi.vocab import REMINDER_CONTACTS, REMINDER_KINDS
 
-LABELS = {"gentle": "Rappel doux", "followup": "Relance", "firm": "Relance ferme", "call": "Appel",
-          "close": "Clôture"}
+WORDS_PATH = ROOT / "config" / "reminder_dashboard.yml"
+
+
+@lru_cache(maxsize=4)
+def words(path: Path = WORDS_PATH) -> Mapping[str, Any]:
+    """The dashboard's words, checked: every reminder kind and every KPI has its label."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    missing = [k for k in REMINDER_KINDS if k not in data["steps"]] + [k for k in KPIS if k not in data["kpis"]]
+    if missing:
+        raise ValueError(f"{path}: missing labels for {missing}")
+    return data
 
 
 def _item(session: Session, ticket: m.Ticket, action: Optional[engine.PlannedAction], today: date, tz: str,
@@ -28,11 +47,12 @@ def _item(session: Session, ticket: m.Ticket, action: Optional[engine.PlannedAct
         "waiting_days": waiting, "waiting_for": ticket.waiting_for,
     }
     if action is not None:
+        w = words()
         call_now = action.kind == "call" and action.channel == "call"
         out.update({"kind": action.kind, "channel": action.channel,
-                    "label": f"{LABELS[action.kind]} (J+{action.day})",
-                    "button": "APPELER MAINTENANT" if call_now and action.urgent else
-                    ("APPELER" if call_now else ("CLÔTURER" if action.kind == "close" else "ENVOYER RAPPEL"))})
+                    "label": render_text(w["step_label"], {"step": w["steps"][action.kind], "day": action.day}),
+                    "button": w["buttons"]["call_now" if call_now and action.urgent else
+                                           ("call" if call_now else ("close" if action.kind == "close" else "send"))]})
     if due is not None:
         out["due"] = due.isoformat()
     return out
@@ -58,88 +78,150 @@ def daily_list(session: Session, today: date, tz: str, policy: Optional[Policy] 
     all_tickets = session.scalar(select(func.count()).select_from(m.Ticket)) or 0
     return {"date": today.isoformat(), "urgent_before_15h": urgent, "today": todo, "this_week": week,
             "total_waiting": total, "share_waiting": round(total / all_tickets, 3) if all_tickets else 0.0,
-            "normal_share": "2–5 % du volume"}
+            "normal_share": words()["normal_share"]}
 
 
-def _kpi(name: str, value: Any, target: str, ok: Optional[bool], definition: str) -> Dict[str, Any]:
-    return {"name": name, "value": value, "target": target, "on_target": ok, "definition": definition}
+@dataclass(frozen=True)
+class _Facts:
+    """What the KPIs are computed from, read once."""
+    today: date
+    tz: str
+    policy: Policy
+    tickets: Sequence[m.Ticket]
+    reminders: Mapping[int, Sequence[m.OutboxMessage]]  # by ticket, in the order sent
+    replies: Mapping[int, Sequence[datetime]]  # the customer's answers, by ticket
+
+    @property
+    def waiting(self) -> List[m.Ticket]:
+        return [t for t in self.tickets if t.status == "waiting_customer"]
+
+    @property
+    def inactivity_closures(self) -> List[m.Ticket]:
+        return [t for t in self.tickets if t.close_reason == "inactivity" and t.closed_at]
+
+
+def _facts(session: Session, today: date, tz: str, policy: Policy) -> _Facts:
+    reminders: Dict[int, List[m.OutboxMessage]] = {}
+    for r in session.scalars(select(m.OutboxMessage).where(
+            m.OutboxMessage.key.like("reminder:%"), m.OutboxMessage.kind.in_(REMINDER_CONTACTS))
+            .order_by(m.OutboxMessage.id)):
+        reminders.setdefault(r.ticket_number, []).append(r)
+    replies: Dict[int, List[datetime]] = {}
+    for e in session.scalars(select(m.TicketEvent).order_by(m.TicketEvent.id)):
+        if e.actor == "client" and e.from_status in ("waiting_customer", "closed") and e.to_status == "in_progress":
+            replies.setdefault(e.ticket_number, []).append(e.at)
+    return _Facts(today, tz, policy, list(session.scalars(select(m.Ticket))), reminders, replies)
+
+
+def _mean(values: Sequence[float]) -> Optional[float]:
+    return round(sum(values) / len(values), 1) if values else None
+
+
+Figure = Tuple[Any, Optional[bool], Dict[str, Any]]  # value, on target, what the target's text needs
+
+
+def _within(value: Optional[float], bounds: Sequence[Optional[float]], strict: bool = False) -> Optional[bool]:
+    if value is None:
+        return None
+    low, high = bounds
+    return (low is None or value >= low) and (high is None or (value < high if strict else value <= high))
+
+
+def share_waiting_customer(f: _Facts, spec: Mapping[str, Any]) -> Figure:
+    share = len(f.waiting) / len(f.tickets) if f.tickets else 0.0
+    return round(share, 3), _within(share, spec["range"]) if f.tickets else None, {}
+
+
+def avg_days_before_first_reminder(f: _Facts, spec: Mapping[str, Any]) -> Figure:
+    delays, programmed = [], []
+    by_number = {t.number: t for t in f.tickets}
+    for number, rows in f.reminders.items():
+        ticket = by_number[number]
+        first = rows[0]
+        started = first.key.split(":")[2]
+        delays.append((first.due_on - local_date(datetime.fromisoformat(started), f.tz)).days)
+        programmed.append(f.policy.effective_timeline(ticket.priority, ticket.waiting_reason)[0].day)
+    delay, planned = _mean(delays), _mean(programmed)
+    on_target = (delay <= planned) if delay is not None and planned is not None else None
+    return delay, on_target, {"programmed": planned}
+
+
+def _answered_after(f: _Facts, n: int) -> Optional[float]:
+    """Share of tickets that answered after their n-th reminder (and before the next)."""
+    eligible = answered = 0
+    for number, rows in f.reminders.items():
+        if len(rows) < n:
+            continue
+        eligible += 1
+        sent = rows[n - 1].created_at
+        following = rows[n].created_at if len(rows) > n else None
+        if any(at >= sent and (following is None or at < following) for at in f.replies.get(number, [])):
+            answered += 1
+    return round(answered / eligible, 3) if eligible else None
+
+
+def answer_rate_after_1st_reminder(f: _Facts, spec: Mapping[str, Any]) -> Figure:
+    rate = _answered_after(f, 1)
+    return rate, _within(rate, spec["range"]), {}
+
+
+def answer_rate_after_2nd_reminder(f: _Facts, spec: Mapping[str, Any]) -> Figure:
+    rate = _answered_after(f, 2)
+    return rate, _within(rate, spec["range"]), {}
+
+
+def avg_days_to_inactivity_closure(f: _Facts, spec: Mapping[str, Any]) -> Figure:
+    days = []
+    for t in f.inactivity_closures:
+        started = next((e.at for e in reversed(t.history) if e.to_status == "waiting_customer" and e.at <= t.closed_at),
+                       None)
+        if started:
+            days.append((t.closed_at - started).days)
+    mean = _mean(days)
+    return mean, _within(mean, spec["range"]), {}
+
+
+def inactivity_closures_per_month(f: _Facts, spec: Mapping[str, Any]) -> Figure:
+    per_month = Counter(f"{to_local(t.closed_at, f.tz):%Y-%m}" for t in f.inactivity_closures)
+    return dict(sorted(per_month.items())), None, {}
+
+
+def closure_satisfaction(f: _Facts, spec: Mapping[str, Any]) -> Figure:
+    return None, None, {}  # no survey is connected yet: the definition says so
+
+
+def reopen_rate(f: _Facts, spec: Mapping[str, Any]) -> Figure:
+    closed_ever = [t for t in f.tickets if t.closed_at or t.reopen_count]
+    if not closed_ever:
+        return None, None, {}
+    rate = sum(1 for t in f.tickets if t.reopen_count) / len(closed_ever)
+    return round(rate, 3), _within(rate, spec["range"]), {}
+
+
+def dormant_over_30_days(f: _Facts, spec: Mapping[str, Any]) -> Figure:
+    waiting = f.waiting
+    if not waiting:
+        return 0.0, True, {}
+    dormant = [t for t in waiting if t.waiting_since and (f.today - local_date(t.waiting_since, f.tz)).days > 30]
+    share = len(dormant) / len(waiting)
+    return round(share, 3), _within(share, spec["range"], strict=bool(spec.get("strict"))), {}
+
+
+# The KPIs of 001 §9, in the order shown; each one's words are under `kpis:` in WORDS_PATH.
+KPIS: Dict[str, Callable[[_Facts, Mapping[str, Any]], Figure]] = {fn.__name__: fn for fn in (
+    share_waiting_customer, avg_days_before_first_reminder, answer_rate_after_1st_reminder,
+    answer_rate_after_2nd_reminder, avg_days_to_inactivity_closure, inactivity_closures_per_month,
+    closure_satisfaction, reopen_rate, dormant_over_30_days)}
 
 
 def kpis(session: Session, today: date, tz: str, policy: Optional[Policy] = None) -> List[Dict[str, Any]]:
     """The KPIs of 001 §9, computed from the tickets, their history and the outbox."""
-    policy = policy or load_default()
-    tickets = list(session.scalars(select(m.Ticket)))
-    reminders = list(session.scalars(select(m.OutboxMessage).where(
-        m.OutboxMessage.key.like("reminder:%"), m.OutboxMessage.kind.in_(REMINDER_CONTACTS))))
-    by_ticket: Dict[int, List[m.OutboxMessage]] = {}
-    for r in reminders:
-        by_ticket.setdefault(r.ticket_number, []).append(r)
-    events = list(session.scalars(select(m.TicketEvent).order_by(m.TicketEvent.id)))
-    replies: Dict[int, List[datetime]] = {}
-    for e in events:
-        if e.actor == "client" and e.from_status in ("waiting_customer", "closed") and e.to_status == "in_progress":
-            replies.setdefault(e.ticket_number, []).append(e.at)
-
-    waiting = [t for t in tickets if t.status == "waiting_customer"]
-    share = len(waiting) / len(tickets) if tickets else 0.0
-
-    delays, programmed = [], []
-    for number, rows in by_ticket.items():
-        t = session.get(m.Ticket, number)
-        first = min(rows, key=lambda r: r.id)
-        start = first.key.split(":")[2]
-        waited = (first.due_on - local_date(datetime.fromisoformat(start), tz)).days
-        delays.append(waited)
-        programmed.append(policy.effective_timeline(t.priority, t.waiting_reason)[0].day)
-    avg_delay = round(sum(delays) / len(delays), 1) if delays else None
-    avg_prog = round(sum(programmed) / len(programmed), 1) if programmed else None
-
-    def answered_after(n: int) -> Optional[float]:
-        """Share of tickets that answered after their n-th reminder (and before the next)."""
-        eligible = answered = 0
-        for number, rows in by_ticket.items():
-            rows = sorted(rows, key=lambda r: r.id)
-            if len(rows) < n:
-                continue
-            eligible += 1
-            sent = rows[n - 1].created_at
-            nxt = rows[n].created_at if len(rows) > n else None
-            if any(at >= sent and (nxt is None or at < nxt) for at in replies.get(number, [])):
-                answered += 1
-        return round(answered / eligible, 3) if eligible else None
-
-    inactivity = [t for t in tickets if t.close_reason == "inactivity" and t.closed_at]
-    closure_delays = []
-    for t in inactivity:
-        started = next((e.at for e in reversed(t.history) if e.to_status == "waiting_customer" and e.at <= t.closed_at), None)
-        if started:
-            closure_delays.append((t.closed_at - started).days)
-    per_month = Counter(f"{to_local(t.closed_at, tz):%Y-%m}" for t in inactivity)
-    closed_ever = [t for t in tickets if t.closed_at or t.reopen_count]
-    reopen_rate = (sum(1 for t in tickets if t.reopen_count) / len(closed_ever)) if closed_ever else None
-    dormant = [t for t in waiting if t.waiting_since and (today - local_date(t.waiting_since, tz)).days > 30]
-    r1, r2 = answered_after(1), answered_after(2)
-    avg_close = round(sum(closure_delays) / len(closure_delays), 1) if closure_delays else None
-    return [
-        _kpi("share_waiting_customer", round(share, 3), "2–5 %", 0.02 <= share <= 0.05 if tickets else None,
-             "Proportion des tickets « En attente client » sur le total"),
-        _kpi("avg_days_before_first_reminder", avg_delay, f"≤ délai programmé ({avg_prog} j en moyenne)",
-             (avg_delay <= avg_prog) if avg_delay is not None else None,
-             "Jours entre la mise en attente et le 1er rappel"),
-        _kpi("answer_rate_after_1st_reminder", r1, "≥ 60 %", (r1 >= 0.6) if r1 is not None else None,
-             "% de clients qui répondent après le 1er rappel"),
-        _kpi("answer_rate_after_2nd_reminder", r2, "≥ 30 %", (r2 >= 0.3) if r2 is not None else None,
-             "% de clients qui répondent après la relance"),
-        _kpi("avg_days_to_inactivity_closure", avg_close, "≤ 14 jours",
-             (avg_close <= 14) if avg_close is not None else None, "Jours avant une clôture « inactivité »"),
-        _kpi("inactivity_closures_per_month", dict(sorted(per_month.items())), "à suivre (normaliser)", None,
-             "Volume de clôtures pour inactivité par mois"),
-        _kpi("closure_satisfaction", None, "≥ 4/5", None,
-             "% de clients satisfaits du processus (pas encore mesuré : aucune enquête branchée)"),
-        _kpi("reopen_rate", round(reopen_rate, 3) if reopen_rate is not None else None, "5–15 % (normal)",
-             (0.05 <= reopen_rate <= 0.15) if reopen_rate is not None else None,
-             "% de tickets rouverts après clôture"),
-        _kpi("dormant_over_30_days", round(len(dormant) / len(waiting), 3) if waiting else 0.0, "< 5 %",
-             (len(dormant) / len(waiting) < 0.05) if waiting else True,
-             "Tickets en attente client depuis plus de 30 jours"),
-    ]
+    facts = _facts(session, today, tz, policy or load_default())
+    out = []
+    for name, compute in KPIS.items():
+        spec = words()["kpis"][name]
+        value, on_target, target_params = compute(facts, spec)
+        out.append({"name": name, "label": spec["label"], "value": value,
+                    "target": render_text(spec["target"], target_params), "on_target": on_target,
+                    "definition": spec["definition"]})
+    return out
