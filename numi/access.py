@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Mapping, Optional, Tuple
 
 from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from numi.db import models as m
@@ -58,14 +59,14 @@ def ticket_scope(staff: Mapping[str, str]) -> Optional[ColumnElement]:
     return or_(*clauses)
 
 
-def ticket_visible(session, staff: Mapping[str, str], ticket: m.Ticket) -> bool:
+def ticket_visible(session: Session, staff: Mapping[str, str], ticket: m.Ticket) -> bool:
     scope = ticket_scope(staff)
     if scope is None:
         return True
     return session.scalar(select(m.Ticket.number).where(m.Ticket.number == ticket.number, scope)) is not None
 
 
-def conversation_visible(session, staff: Mapping[str, str], conversation_id: str) -> bool:
+def conversation_visible(session: Session, staff: Mapping[str, str], conversation_id: str) -> bool:
     """A conversation's messages: seen by whoever sees one of its tickets or its handoffs' queue."""
     if sees_all(staff):
         return True

@@ -6,7 +6,7 @@ commit or rollback, so that a refusal (rolled back) still leaves its trace (numi
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,7 +27,7 @@ def event(at: datetime, action: str, outcome: str, actor: Optional[str] = None, 
 
 
 def recent(session: Session, limit: int = 100, outcome: Optional[str] = None,
-           actor: Optional[str] = None, target: Optional[str] = None) -> list:
+           actor: Optional[str] = None, target: Optional[str] = None) -> List[Dict[str, Any]]:
     q = select(m.AuditEvent).order_by(m.AuditEvent.id.desc()).limit(limit)
     if outcome:
         q = q.where(m.AuditEvent.outcome == outcome)

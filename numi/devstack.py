@@ -10,7 +10,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def model_path() -> str:
@@ -30,7 +31,8 @@ def model_path() -> str:
 
 
 def http(method: str, url: str, body: Any = None, token: Optional[str] = None, raw: Optional[bytes] = None,
-         timeout: float = 60, headers: Optional[Dict[str, str]] = None) -> tuple:
+         timeout: float = 60, headers: Optional[Dict[str, str]] = None) -> Tuple[int, Any]:
+    """(status, the JSON body, or its text when it is not JSON, or None when empty)."""
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
     req = urllib.request.Request(url, data=data, method=method)
     req.add_header("Content-Type", "application/json")
@@ -89,7 +91,7 @@ class Stack:
         for local in ("NUMI_LOCAL", "NUMI_DEMO"):
             self.env.pop(local, None)
         self.env.update(extra_env or {})
-        self.procs = []
+        self.procs: List["subprocess.Popen[bytes]"] = []
         self.with_rasa = True
 
     def start(self, rasa: bool = True) -> "Stack":
@@ -114,10 +116,10 @@ class Stack:
     def _start_rasa(self) -> None:
         model = model_path()
         log_rasa = open(self.tmp / "rasa.log", "w")
-        rasa = str(Path(sys.executable).parent / "rasa")
-        self.procs.append(subprocess.Popen(
-            [rasa, "run", "--model", model, "--endpoints", "endpoints.yml", "--credentials", "credentials.yml",
-             "--enable-api", "--auth-token", self.rasa_token, "--interface", "127.0.0.1", "--port", str(self.rasa_port)],
+        self.procs.append(subprocess.Popen(  # Rasa's command line, numi's patches installed first
+            [sys.executable, "-m", "numi.rasa_main", "run", "--model", model, "--endpoints", "endpoints.yml",
+             "--credentials", "credentials.yml", "--enable-api", "--auth-token", self.rasa_token,
+             "--interface", "127.0.0.1", "--port", str(self.rasa_port)],
             cwd=ROOT, env=self.env, stdout=log_rasa, stderr=subprocess.STDOUT))
 
     def ready(self) -> bool:
@@ -128,7 +130,7 @@ class Stack:
         except OSError:
             return False
 
-    def pids(self) -> list:
+    def pids(self) -> List[int]:
         return [p.pid for p in self.procs]
 
     def stop(self) -> None:
@@ -148,7 +150,8 @@ class Stack:
         status, reply = http("POST", f"{self.numi}/chat/conversations", body)
         if status != 201:
             raise RuntimeError(f"POST /chat/conversations: {status} {reply}")
-        return reply["conversation_id"]
+        conversation_id: str = reply["conversation_id"]
+        return conversation_id
 
     def staff_token(self, name: str, role: str) -> str:
         """A staff bearer token, made as an operator makes one (`python -m numi.cli staff create`)."""
@@ -156,11 +159,12 @@ class Stack:
                              cwd=ROOT, env=self.env, capture_output=True, text=True, check=True)
         return out.stdout.strip().splitlines()[-1]
 
-    def say(self, sender: str, message: Any, metadata: Optional[Dict] = None) -> tuple:
-        body = {"sender": sender, "message": message}
+    def say(self, sender: str, message: Any, metadata: Optional[Dict[str, Any]] = None) -> Tuple[int, Any]:
+        body: Dict[str, Any] = {"sender": sender, "message": message}
         if metadata is not None:
             body["metadata"] = metadata
         return http("POST", f"{self.rasa}/webhooks/rest/webhook", body)
 
-    def tracker(self, sender: str) -> Dict:
-        return http("GET", f"{self.rasa}/conversations/{sender}/tracker?token={self.rasa_token}")[1]
+    def tracker(self, sender: str) -> Dict[str, Any]:
+        tracker: Dict[str, Any] = http("GET", f"{self.rasa}/conversations/{sender}/tracker?token={self.rasa_token}")[1]
+        return tracker

@@ -120,8 +120,8 @@ class Identity:
     phone: Optional[str] = None
     first_name: Optional[str] = None
     last_name: Optional[str] = None
-    _strong: Tuple[re.Pattern, ...] = field(default=(), compare=False, repr=False)
-    _names: Tuple[re.Pattern, ...] = field(default=(), compare=False, repr=False)
+    _strong: Tuple[re.Pattern[str], ...] = field(default=(), compare=False, repr=False)
+    _names: Tuple[re.Pattern[str], ...] = field(default=(), compare=False, repr=False)
 
     @classmethod
     def of(cls, customer: Any) -> "Identity":
@@ -132,7 +132,7 @@ class Identity:
     def build(cls, email: Optional[str] = None, phone: Optional[str] = None, first_name: Optional[str] = None,
               last_name: Optional[str] = None) -> "Identity":
         email = (email or "").strip() or None
-        strong: List[re.Pattern] = []
+        strong: List[re.Pattern[str]] = []
         if email:
             strong.append(re.compile(re.escape(folded(email))))
             dotted = folded(message_id_form(email))
@@ -141,7 +141,7 @@ class Identity:
         ph = phone_regex(phone)
         if ph:
             strong.append(re.compile(ph))
-        names: List[re.Pattern] = []
+        names: List[re.Pattern[str]] = []
         last = (last_name or "").strip()
         first = (first_name or "").strip()
         if last and len(folded(last)) >= 2:
@@ -163,7 +163,7 @@ class Identity:
     def has_strong(self) -> bool:
         return bool(self._strong)
 
-    def _patterns(self, names: bool) -> Sequence[re.Pattern]:
+    def _patterns(self, names: bool) -> Sequence[re.Pattern[str]]:
         return self._strong + (self._names if names else ())
 
     def spans(self, text: str, names: bool = True) -> List[Tuple[int, int]]:
@@ -275,7 +275,7 @@ def like_escape(s: str) -> str:
     return s.replace(ESCAPE, ESCAPE * 2).replace("%", ESCAPE + "%").replace("_", ESCAPE + "_")
 
 
-def like_any(columns: Iterable[Any], patterns: Iterable[str]):
+def like_any(columns: Iterable[Any], patterns: Iterable[str]) -> Any:
     """SQL: any of the columns (as lower-case text) contains any of the patterns."""
     pats = list(patterns)
     clauses = [func.lower(cast(col, Text)).like(f"%{like_escape(p)}%", escape=ESCAPE)

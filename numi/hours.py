@@ -1,18 +1,23 @@
 """Opening hours: is numi open, when does it open next, free callback slots."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Iterable, List, Mapping, Optional, Tuple
+from datetime import datetime, time, timedelta
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
 SLOT_MINUTES = 30
 
+# weekday (0 = Monday) -> (opening, closing), None when closed
+Hours = Mapping[int, Optional[Tuple[time, time]]]
 
-def is_open(table: Mapping[int, Optional[Tuple]], when: datetime) -> bool:
+
+def is_open(table: Hours, when: datetime) -> bool:
     hours = table.get(when.weekday())
-    return bool(hours) and hours[0] <= when.time() < hours[1]
+    if not hours:
+        return False
+    return hours[0] <= when.time() < hours[1]
 
 
-def next_open(table: Mapping[int, Optional[Tuple]], when: datetime) -> datetime:
+def next_open(table: Hours, when: datetime) -> datetime:
     """`when` if open, else the next opening moment (local, naive)."""
     if is_open(table, when):
         return when
@@ -27,17 +32,19 @@ def next_open(table: Mapping[int, Optional[Tuple]], when: datetime) -> datetime:
     raise ValueError("aucune heure d'ouverture configurée")
 
 
-def slot_ok(table: Mapping[int, Optional[Tuple]], start: datetime) -> bool:
+def slot_ok(table: Hours, start: datetime) -> bool:
     """A callback slot must start and end within opening hours."""
     end = start + timedelta(minutes=SLOT_MINUTES)
     hours = table.get(start.weekday())
-    return bool(hours) and hours[0] <= start.time() and end.time() <= hours[1] and end.date() == start.date()
+    if not hours:
+        return False
+    return hours[0] <= start.time() and end.time() <= hours[1] and end.date() == start.date()
 
 
-def free_slots(table: Mapping[int, Optional[Tuple]], after: datetime, taken: Iterable[datetime],
+def free_slots(table: Hours, after: datetime, taken: Iterable[datetime],
                capacity: int = 2, count: int = 3) -> List[datetime]:
     """The next `count` slots after `after` that are open and not full."""
-    used: dict = {}
+    used: Dict[datetime, int] = {}
     for t in taken:
         used[t] = used.get(t, 0) + 1
     start = after.replace(second=0, microsecond=0)

@@ -20,7 +20,7 @@ import re
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from sqlalchemy.orm import Session
 
@@ -29,38 +29,44 @@ from numi.db import models as m
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", re.I)
 
 
+Row = Mapping[str, str]  # a csv.DictReader row
+
+
 class ImportError_(ValueError):
     def __init__(self, errors: List[str]) -> None:
         super().__init__("\n".join(errors))
         self.errors = errors
 
 
-def _req(row, key):
+def _req(row: Row, key: str) -> str:
     value = (row.get(key) or "").strip()
     if not value:
         raise ValueError(f"« {key} » manquant")
     return value
 
 
-def _opt(row, key):
+def _opt(row: Row, key: str) -> Optional[str]:
     return (row.get(key) or "").strip() or None
 
 
-def _customer(row) -> Dict[str, Any]:
+def _customer(row: Row) -> Dict[str, Any]:
     cid = _req(row, "id")
     if not re.fullmatch(r"CLT-\d{5}", cid):
         raise ValueError(f"identifiant client invalide « {cid} » (CLT-00000)")
     email = _opt(row, "email")
     if email and not EMAIL.match(email):
         raise ValueError(f"e-mail invalide « {email} »")
-    score = lambda k, hi: int(row[k]) if _opt(row, k) and 0 <= int(row[k]) <= hi else None  # noqa: E731
+
+    def score(k: str, hi: int) -> Optional[int]:
+        return int(row[k]) if _opt(row, k) and 0 <= int(row[k]) <= hi else None
+
     return {"id": cid, "first_name": _opt(row, "first_name"), "last_name": _opt(row, "last_name"),
             "email": email.lower() if email else None, "phone": _opt(row, "phone"),
             "segment": _opt(row, "segment") or "standard", "perimeter": _opt(row, "perimeter") or "particuliers",
             "satisfaction": score("satisfaction", 5), "recommendation": score("recommendation", 10)}
 
 
-def _subscription(row) -> Dict[str, Any]:
+def _subscription(row: Row) -> Dict[str, Any]:
     return {"customer_id": _req(row, "customer_id"), "plan": _req(row, "plan"),
             "started_on": date.fromisoformat(_req(row, "started_on")),
             "expires_on": date.fromisoformat(_req(row, "expires_on")),
@@ -68,24 +74,24 @@ def _subscription(row) -> Dict[str, Any]:
             "status": _opt(row, "status") or "active"}
 
 
-def _invoice(row) -> Dict[str, Any]:
+def _invoice(row: Row) -> Dict[str, Any]:
     try:
         amount = Decimal(_req(row, "amount_eur").replace(",", "."))
     except InvalidOperation:
-        raise ValueError("montant invalide")
+        raise ValueError("montant invalide") from None
     return {"id": _req(row, "id"), "customer_id": _req(row, "customer_id"),
             "issued_on": date.fromisoformat(_req(row, "issued_on")), "period": _req(row, "period"),
             "amount_eur": amount, "label": _req(row, "label")}
 
 
-def _workshop(row) -> Dict[str, Any]:
+def _workshop(row: Row) -> Dict[str, Any]:
     return {"id": _req(row, "id"), "title": _req(row, "title"), "topic": _req(row, "topic"),
             "level": _opt(row, "level") or "débutant", "starts_at": datetime.fromisoformat(_req(row, "starts_at")),
             "seats": int(_opt(row, "seats") or 12),
             "keywords": [k.strip() for k in (_opt(row, "keywords") or "").split("|") if k.strip()]}
 
 
-KINDS: Dict[str, Tuple[Any, Callable]] = {"customers": (m.Customer, _customer),
+KINDS: Dict[str, Tuple[Any, Callable[[Row], Dict[str, Any]]]] = {"customers": (m.Customer, _customer),
                                           "subscriptions": (m.Subscription, _subscription),
                                           "invoices": (m.Invoice, _invoice), "workshops": (m.Workshop, _workshop)}
 

@@ -5,7 +5,7 @@ processes share the counts. Used by the Rasa channels and the numi service's pub
 from __future__ import annotations
 
 import logging
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage, RedisStorage, Storage
@@ -37,7 +37,7 @@ class Limiter:
     def hit(self, scope: str, key: str) -> bool:
         return all(self._hit_one(item, scope, key) for item in self._rules[scope])
 
-    def hit_all(self, checks: Sequence[tuple]) -> bool:
+    def hit_all(self, checks: Sequence[Tuple[str, str]]) -> bool:
         """Every (scope, key) pair counts once; False if any is over its limit."""
         ok = True
         for scope, key in checks:
@@ -46,7 +46,7 @@ class Limiter:
 
     def _hit_one(self, item: RateLimitItem, scope: str, key: str) -> bool:
         try:
-            return self._limiter.hit(item, "numi", scope, key)
+            return bool(self._limiter.hit(item, "numi", scope, key))
         except Exception:  # the shared counter is unreachable: serve rather than refuse everyone
             log.warning("rate limit storage unavailable; request let through")
             return True

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,7 +53,7 @@ def run_conversation(stack, lat, sender=None, conversation=CONVERSATION):
         if text is None:
             buttons = [b for m in reply for b in (m.get("buttons") or [])]
             text = buttons[0]["payload"] if buttons else FREE_TEXT
-        ms, (status, reply) = timed(lambda: stack.say(sender, text))
+        ms, (status, reply) = timed(partial(stack.say, sender, text))
         reply = reply if isinstance(reply, list) else []
         lat.append(ms)
 
@@ -74,8 +75,8 @@ def parse_alone(stack, texts, n=200):
     parse = []
     start = time.perf_counter()
     for i in range(n):
-        ms, _ = timed(lambda: http("POST", f"{stack.rasa}/model/parse?token={stack.rasa_token}",
-                                   {"text": texts[i % len(texts)]}))
+        ms, _ = timed(partial(http, "POST", f"{stack.rasa}/model/parse?token={stack.rasa_token}",
+                              {"text": texts[i % len(texts)]}))
         parse.append(ms)
     return summary(parse, time.perf_counter() - start)
 
@@ -86,7 +87,7 @@ def growth(stack, odd, even):
     for _ in range(10):
         sender = signed_conversation()
         for turn in range(50):
-            ms, _ = timed(lambda: stack.say(sender, odd if turn % 2 else even))
+            ms, _ = timed(partial(stack.say, sender, odd if turn % 2 else even))
             if turn == 0:
                 first.append(ms)
             if turn == 49:
@@ -158,9 +159,9 @@ def main():
         plain, step, ticket = [], [], []
         for _ in range(20):
             sender = signed_conversation()
-            plain.append(timed(lambda: stack.say(sender, "bonjour"))[0])
-            ticket.append(timed(lambda: stack.say(sender, "je veux supprimer mon compte et mes données"))[0])
-            step.append(timed(lambda: stack.say(sender, "paul.martin@example.fr"))[0])
+            plain.append(timed(partial(stack.say, sender, "bonjour"))[0])
+            ticket.append(timed(partial(stack.say, sender, "je veux supprimer mon compte et mes données"))[0])
+            step.append(timed(partial(stack.say, sender, "paul.martin@example.fr"))[0])
         results["plain_response_p50_ms"] = round(pct(plain, 50), 1)
         results["playbook_step_p50_ms"] = round(pct(step, 50), 1)
         results["ticket_opening_message_p50_ms"] = round(pct(ticket, 50), 1)

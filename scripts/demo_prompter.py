@@ -32,7 +32,8 @@ def show(card: dict) -> None:
     det = card.get("detected") or {}
     ru = det.get("runner_up") or {}
     print(f"── [{card['scenario']} · étape « {card['step_title']} »]"
-          + (f"  détecté : {det['intent']} {det['confidence']:.2f}, 2e : {ru.get('intent')} {ru.get('confidence', 0):.2f}"
+          + (f"  détecté : {det['intent']} {det['confidence']:.2f},"
+             f" 2e : {ru.get('intent')} {ru.get('confidence', 0):.2f}"
              if det else ""))
     if card.get("script"):
         print(f"   🎧 À dire : « {card['script']} »")

@@ -34,9 +34,11 @@ def main() -> None:
             customer.phone = None  # « Appel (pas de téléphone fourni) » as in 001 §4
             t = service.open_ticket(s, scenario="tech_support", actor="hotliner:Camille", customer_id="CLT-00321",
                                     priority="high", subject="Synchronisation e-mail en double",
-                                    now=to_utc_naive(datetime.combine(START - timedelta(days=2), time(10)), settings.timezone))
+                                    now=to_utc_naive(datetime.combine(START - timedelta(days=2), time(10)),
+                                                     settings.timezone))
             t.assignee = "hotliner:Camille"
-            service.transition(s, t, Transition("waiting_customer", waiting_reason="feedback"), actor="hotliner:Camille",
+            service.transition(s, t, Transition("waiting_customer", waiting_reason="feedback"),
+                               actor="hotliner:Camille",
                                now=to_utc_naive(datetime.combine(START, time(15)), settings.timezone),
                                waiting_for="Vous alliez tester les paramètres IMAP qu'on avait modifiés et nous dire "
                                            "si les e-mails en doublon ont disparu.")
@@ -45,7 +47,8 @@ def main() -> None:
             engine.run(services.sessions, settings, START + timedelta(days=offset), mailer=services.mailer)
         with services.sessions() as s, s.begin():
             service.customer_replied(s, s.get(m.Ticket, number), actor="client",
-                                     now=to_utc_naive(datetime.combine(START + timedelta(days=10), time(11)), settings.timezone))
+                                     now=to_utc_naive(datetime.combine(START + timedelta(days=10), time(11)),
+                                                      settings.timezone))
             ticket = s.get(m.Ticket, number)
             life = [(e.at, e.event, e.to_status or "", (e.details or {}).get("kind", "")) for e in ticket.history]
         for msg in smtp.messages:

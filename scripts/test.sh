@@ -10,11 +10,15 @@ export NUMI_ACTION_URL=${NUMI_ACTION_URL:-http://127.0.0.1:5056/webhook}
 export PYTHONWARNINGS=ignore
 step() { printf '\n=== %s\n' "$*"; }
 
-step "rasa data validate (warnings fail)"
-.venv/bin/rasa data validate --domain domain --data data --config config.yml --fail-on-warnings --quiet
+# quick checks first (pyproject.toml configures ruff and mypy)
+step "lint (ruff)"
+.venv/bin/ruff check .
 
-step "playbooks lint"
-.venv/bin/python -m numi.playbooks.cli lint
+step "types (mypy: numi/, actions/)"
+.venv/bin/mypy
+
+# rasa data validate (warnings fail) and the playbook lint, as `make validate`
+scripts/validate.sh
 
 step "train (reused when nothing changed)"
 model=$(scripts/train.sh)

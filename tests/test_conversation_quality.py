@@ -146,7 +146,8 @@ async def test_a_descriptive_answer_is_an_answer_not_a_second_request(db):
 def test_what_an_opening_already_names_for_the_steps_with_prefill():
     from numi.playbooks import values
 
-    report = "depuis ce matin 9h, erreur 500 dans l'espace client, rubrique Factures. Je suis sur Chrome, PC Windows 11."
+    report = ("depuis ce matin 9h, erreur 500 dans l'espace client, rubrique Factures. "
+              "Je suis sur Chrome, PC Windows 11.")
     assert values.named("place", report) == "espace client, rubrique Factures"
     assert values.named("since", report) == "depuis ce matin 9h"
     assert values.named("device", report) == "Chrome, PC, Windows 11"

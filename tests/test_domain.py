@@ -15,7 +15,10 @@ def domain():
     merged = {}
     for f in sorted((ROOT / "domain").glob("*.yml")):
         for k, v in (yaml.safe_load(f.read_text()) or {}).items():
-            merged.setdefault(k, v if not isinstance(v, list) else []).__iadd__(v) if isinstance(v, list) else merged.setdefault(k, v)
+            if isinstance(v, list):
+                merged.setdefault(k, []).extend(v)
+            else:
+                merged.setdefault(k, v)
     return merged
 
 

@@ -60,7 +60,8 @@ async def test_level2_takes_over_and_hands_back(stack):
     replies = await customer.replies()
     for _ in range(8):  # follow the playbook with its first button until the handoff
         buttons = [b for m in replies for b in (m.get("quick_replies") or m.get("buttons") or [])]
-        if any(w in texts(replies) for w in ("rejoindre", "met en relation", "relation avec", "reprendra votre demande")):
+        handed = ("rejoindre", "met en relation", "relation avec", "reprendra votre demande")
+        if any(w in texts(replies) for w in handed):
             break
         await customer.say(buttons[0]["payload"] if buttons else "L'écran affiche une demande de rançon en bitcoins")
         replies = await customer.replies()

@@ -28,4 +28,5 @@ def test_an_invalid_row_imports_nothing(db, content, line):
 
 def test_invoices_for_unknown_customers_are_refused(db):
     with pytest.raises(ImportError_, match="client inconnu"):
-        import_csv(db, "invoices", "id,customer_id,issued_on,period,amount_eur,label\nF1,CLT-77777,2026-10-01,2026-10,10,x\n")
+        import_csv(db, "invoices",
+                   "id,customer_id,issued_on,period,amount_eur,label\nF1,CLT-77777,2026-10-01,2026-10,10,x\n")

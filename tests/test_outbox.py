@@ -36,7 +36,8 @@ def prepare(url: str, tickets: int) -> None:
             t = service.open_ticket(s, scenario="tech_support", actor="test", customer_id=cid, priority="urgent",
                                     subject=f"Sujet {i}",
                                     now=to_utc_naive(datetime.combine(DAY0, time(9)), "Europe/Paris"))
-            service.transition(s, t, Transition("waiting_customer", waiting_reason="feedback"), actor="test", tz="Europe/Paris",
+            service.transition(s, t, Transition("waiting_customer", waiting_reason="feedback"), actor="test",
+                               tz="Europe/Paris",
                                now=to_utc_naive(datetime.combine(DAY0, time(10)), "Europe/Paris"))
     engine.dispose()
 

@@ -40,8 +40,10 @@ def test_a_good_playbook_passes(tmp_path):
 
 
 @pytest.mark.parametrize("mutation,message", [
-    (lambda s: s.replace("    next: fin\n", "    next: fin\n    couleur: bleu\n"), "étape « debut »: clé(s) inconnue(s) ['couleur']"),
-    (lambda s: s.replace("next: fin", "next: nulle_part"), "étape « debut »: « next » mène à une étape inexistante « nulle_part »"),
+    (lambda s: s.replace("    next: fin\n", "    next: fin\n    couleur: bleu\n"),
+     "étape « debut »: clé(s) inconnue(s) ['couleur']"),
+    (lambda s: s.replace("next: fin", "next: nulle_part"),
+     "étape « debut »: « next » mène à une étape inexistante « nulle_part »"),
     (lambda s: s + "  orpheline:\n    say: seule\n    next: end\n", "étape « orpheline »: étape inatteignable"),
     (lambda s: s.replace("{{ slots.raison }}", "{{ slots.montant }}"), "slots.montant n'est pas connu"),
     (lambda s: s.replace("{{ slots.raison }}", "{{ ticket.id }}"), "« ticket » utilisé avant qu'un ticket soit ouvert"),

@@ -122,7 +122,8 @@ SCRIPTED = [
 ]
 # After hours (the office closed whatever the time of the test): human_handoff's call-back branches
 CLOSED = [
-    ("human_handoff", "customer", None, None, ["non", "Être rappelé(e) à la réouverture", "06 12 34 56 78"], "rappel_ok"),
+    ("human_handoff", "customer", None, None, ["non", "Être rappelé(e) à la réouverture", "06 12 34 56 78"],
+     "rappel_ok"),
     ("human_handoff", "customer", "CLT-00321", None, ["non", "Être rappelé(e) à la réouverture"], "rappel_connu"),
     ("human_handoff", "agent", None, None, ["non", "Laisser ma demande par écrit"], "transfert"),
 ]
@@ -134,7 +135,8 @@ def closed_now(settings):
     from datetime import time as clock_time
 
     hour = (EffectEnv(session=None, settings=settings, conversation_id="-").local_now().hour + 3) % 24
-    return dataclasses.replace(settings, opening_hours={d: (clock_time(hour, 0), clock_time(hour, 30)) for d in range(7)})
+    return dataclasses.replace(settings,
+                               opening_hours={d: (clock_time(hour, 0), clock_time(hour, 30)) for d in range(7)})
 
 
 def scripted(db, lib, pb_id, mode, customer, entry, answers_, conv, settings=None) -> List[Tuple[str, str]]:
@@ -171,7 +173,8 @@ def test_every_playbook_every_step_in_both_modes(db, services):
     for mode, pb_id in [(mode, pb_id) for mode in ("customer", "agent") for pb_id in lib]:
         # anonymous; a regular customer with tickets; one with no e-mail and no ticket; for upsell
         # also a satisfied VIP and a satisfied customer who is not (yet) a regular
-        customers = (None, "CLT-00321", "CLT-00329") + (("CLT-00322", "CLT-00326") if pb_id == "upsell_opportunity" else ())
+        customers = ((None, "CLT-00321", "CLT-00329")
+                     + (("CLT-00322", "CLT-00326") if pb_id == "upsell_opportunity" else ()))
         for customer in customers:
             explore(db, lib, pb_id, mode, customer, visited, outputs)
             db.flush()

@@ -62,7 +62,8 @@ async def _write_tracker_store(path: Path) -> None:
         ActionExecuted("action_start_playbook"),
         BotUttered("Je comprends : vous souhaitez supprimer votre compte numi.support et vos données personnelles."),
         BotUttered("Quelle est l'adresse e-mail de votre compte numi ? Je vais y envoyer un code de vérification."),
-        SlotSet("pb_state", _pb_state("customer", gdpr, "demander_email", [(gdpr, "accueil"), (gdpr, "demander_email")])),
+        SlotSet("pb_state", _pb_state("customer", gdpr, "demander_email",
+                                      [(gdpr, "accueil"), (gdpr, "demander_email")])),
         ActionExecuted("playbook_form"), ActionExecuted("action_listen"),
         UserUttered("paul.martin@example.fr (sinon appelez-moi au 06 12 34 56 78)",
                     intent={"name": "inform", "confidence": 0.91}, metadata=customer),
@@ -75,9 +76,9 @@ async def _write_tracker_store(path: Path) -> None:
                    data={"buttons": [{"title": "Oui, je confirme la suppression",
                                       "payload": "Oui, je confirme la suppression"},
                                      {"title": "Non, je garde mon compte", "payload": "Non, je garde mon compte"}]}),
-        SlotSet("pb_state", _pb_state("customer", gdpr, "rappel_cadre", [(gdpr, "accueil"), (gdpr, "demander_email"),
-                                                                         (gdpr, "envoyer_code"), (gdpr, "verifier_code"),
-                                                                         (gdpr, "rappel_cadre")])),
+        SlotSet("pb_state", _pb_state("customer", gdpr, "rappel_cadre",
+                                      [(gdpr, "accueil"), (gdpr, "demander_email"), (gdpr, "envoyer_code"),
+                                       (gdpr, "verifier_code"), (gdpr, "rappel_cadre")])),
         ActionExecuted("playbook_form"), ActionExecuted("action_listen"),
     ]
     card = {"type": "prompter", "scenario": "refund_request", "step": "motif", "step_title": "Accueil et motif",
@@ -86,7 +87,8 @@ async def _write_tracker_store(path: Path) -> None:
             "slots": {"email": "sophie.blanc@example.fr", "phone": "+33 6 22 33 44 55"}, "ticket": "TK-00891"}
     sophie = [
         ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen"),
-        UserUttered("Sophie Blanc (CLT-00322) veut être remboursée, ticket TK-00891, IBAN FR76 3000 6000 0112 3456 7890 189",
+        UserUttered("Sophie Blanc (CLT-00322) veut être remboursée, ticket TK-00891, "
+                    "IBAN FR76 3000 6000 0112 3456 7890 189",
                     intent={"name": "request_refund", "confidence": 0.95}, metadata={"numi": {"mode": "agent"}}),
         ActionExecuted("action_start_playbook"),
         BotUttered(data={"custom": card}),
@@ -254,7 +256,8 @@ def test_recorded_agent_call_masks_the_prompter_card_too(tracker_url, lib):
     assert step["customer"] == f"{NAME} ({CUSTOMER}) veut être remboursée, ticket {TICKET}, IBAN {NUMBER}"
     card = step["bot"][0]["custom"]
     assert card["slots"] == {"email": EMAIL, "phone": PHONE} and card["ticket"] == TICKET
-    assert card["script"] == f"Je comprends tout à fait, Madame {NAME}, et je vais m'occuper de transmettre votre demande."
+    assert card["script"] == (f"Je comprends tout à fait, Madame {NAME}, "
+                              "et je vais m'occuper de transmettre votre demande.")
     assert card["warnings"] == ["Pas de montant ni de date à ce stade, même approximatifs."]
     assert step["playbook"] == {"scenario": "refund_request", "step": "motif",
                                 "step_title": lib["refund_request"].steps["motif"].title}
@@ -281,7 +284,8 @@ NAMES = [("Paul", "Martin"), ("Marie", "Lefèvre"), ("Jean-Pierre", "Dupont")]
     ("le code est 551564.", f"le code est {CODE}."),
     ("MARIE LEFEVRE, Mme Lefèvre, jean pierre dupont", f"{NAME}, Mme {NAME}, {NAME}"),
     ("Merci Paul !", f"Merci {NAME} !"),
-    ("le 23 décembre 2026 à 10h30, opposition au 0 892 705 705", "le 23 décembre 2026 à 10h30, opposition au 0 892 705 705"),
+    ("le 23 décembre 2026 à 10h30, opposition au 0 892 705 705",
+     "le 23 décembre 2026 à 10h30, opposition au 0 892 705 705"),
 ])
 def test_anonymise_plain_cases(text, expected):
     assert anonymise_text(text, NAMES) == expected

@@ -80,7 +80,8 @@ def test_a_security_incident_ends_in_an_urgent_ticket_and_a_handoff(stack):
     sender = conv()
     token = auth.customer_token("CLT-00323", stack.secret)
     meta = {"customer_token": token}
-    status, reply = stack.say(sender, "au secours mon ordinateur est bloqué par un rançongiciel, ils demandent de l'argent", meta)
+    status, reply = stack.say(sender, "au secours mon ordinateur est bloqué par un rançongiciel, "
+                                      "ils demandent de l'argent", meta)
     assert status == 200
     tracker = stack.tracker(sender)
     assert tracker["active_loop"].get("name") == "playbook_form"
@@ -141,7 +142,8 @@ def test_gdpr_erasure_removes_personal_data_and_conversations(stack):
     ticket = next(t for t in body["tickets"] if t["scenario"] == "account_deletion_gdpr")
     assert stack.tracker(sender)["events"]
     status, body = http("POST", f"{stack.numi}/api/customers/CLT-00328/erase", token=stack.admin_token)
-    assert status == 200 and body["erased"]["invoices_archived"] == 6 and body["erased"]["conversation_events_deleted"] > 0
+    assert status == 200 and body["erased"]["invoices_archived"] == 6
+    assert body["erased"]["conversation_events_deleted"] > 0
     assert not [e for e in stack.tracker(sender)["events"] if e.get("event") in ("user", "bot")]
     status, t = http("GET", f"{stack.numi}/api/tickets/{ticket['id']}", token=stack.admin_token)
     assert t["subject"] == "[effacé RGPD]" and t["history"][-1]["event"] == "gdpr_erased"

@@ -24,7 +24,8 @@ class Conversation:
                                extracted={"playbook_reply": text} if active else None)
         if active:
             action = ValidatePlaybookForm()
-            messages, events = await run_action(action, tracker, {"forms": {"playbook_form": {"required_slots": ["playbook_reply"]}}})
+            domain = {"forms": {"playbook_form": {"required_slots": ["playbook_reply"]}}}
+            messages, events = await run_action(action, tracker, domain)
         else:
             messages, events = await run_action(ActionStartPlaybook(), tracker)
         for e in events:
@@ -51,7 +52,8 @@ async def test_gdpr_deletion_anonymous_customer_proves_identity_by_code(db):
     assert conv.frame["step"] == "demander_email"
     await conv.say("c'est pas une adresse", "inform")
     assert "pas reconnu" in conv.texts  # the re-ask
-    await conv.say("paul.martin@example.fr", "inform", entities=[{"entity": "email", "value": "paul.martin@example.fr"}])
+    await conv.say("paul.martin@example.fr", "inform",
+                   entities=[{"entity": "email", "value": "paul.martin@example.fr"}])
     otp = db.scalars(select(m.OutboxMessage).where(m.OutboxMessage.kind == "otp")).one()
     assert otp.recipient == "paul.martin@example.fr"
     code = re.search(r"\b(\d{6})\b", otp.body).group(1)
@@ -62,7 +64,8 @@ async def test_gdpr_deletion_anonymous_customer_proves_identity_by_code(db):
     conv2 = Conversation(db, sender="conv-2")
     await conv2.say("supprimez mes données svp", "request_account_deletion")
     await conv2.say("paul.martin@example.fr", "inform")
-    otp2 = db.scalars(select(m.OutboxMessage).where(m.OutboxMessage.kind == "otp").order_by(m.OutboxMessage.id.desc())).first()
+    otp2 = db.scalars(select(m.OutboxMessage).where(m.OutboxMessage.kind == "otp")
+                      .order_by(m.OutboxMessage.id.desc())).first()
     await conv2.say(re.search(r"\b(\d{6})\b", otp2.body).group(1), "inform")
     assert conv2.slots.get("customer_id") == "CLT-00321"
     assert "Paul" in conv2.texts and "10 ans" in conv2.texts
@@ -212,7 +215,8 @@ async def test_a_callback_outside_opening_hours_is_refused_with_free_slots(db, s
     refused = callbacks.book(env, frame, lib["callback_request"], sunday.isoformat(), "facture", None)
     assert refused["callback_ok"] is False and len(refused["callback_alternatives"]) == 3
     past = (env.local_now() - timedelta(days=1)).replace(hour=10, minute=0)
-    assert callbacks.book(env, frame, lib["callback_request"], past.isoformat(), "facture", None)["callback_ok"] is False
+    booked = callbacks.book(env, frame, lib["callback_request"], past.isoformat(), "facture", None)
+    assert booked["callback_ok"] is False
     monday = sunday + timedelta(days=1)
     ok = callbacks.book(env, frame, lib["callback_request"], monday.isoformat(), "facture", None)
     assert ok["callback_ok"] is True and "lundi" in ok["callback_when"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import random
 from datetime import datetime, timedelta
-from typing import Dict, List
+from typing import Any, Dict, List
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
@@ -55,7 +55,8 @@ def load_history(session: Session, now: datetime, size: int = SIZE, seed: int = 
     corpus: Dict[str, List[str]] = {}
     for ex in load_examples(TRAIN):
         corpus.setdefault(ex["emotion"], []).append(ex["text"])
-    customers, signals = [], []
+    customers: List[Dict[str, Any]] = []
+    signals: List[Dict[str, Any]] = []
     for n in range(1, size + 1):
         cid = f"{PREFIX}{n:04d}"
         segment = rng.choices(["vip", "standard", "starter"], weights=[15, 55, 30])[0]
@@ -67,8 +68,10 @@ def load_history(session: Session, now: datetime, size: int = SIZE, seed: int = 
         customers.append({
             "id": cid, "first_name": rng.choice(FIRST), "last_name": rng.choice(LAST), "email": None, "phone": None,
             "segment": segment, "perimeter": perimeter,
-            "satisfaction": max(1, min(5, round(3.8 - 0.9 * unhappy + rng.gauss(0, 0.8)))) if rng.random() < 0.8 else None,
-            "recommendation": max(0, min(10, round(7 - 1.8 * unhappy + rng.gauss(0, 1.5)))) if rng.random() < 0.7 else None,
+            "satisfaction": max(1, min(5, round(3.8 - 0.9 * unhappy + rng.gauss(0, 0.8))))
+            if rng.random() < 0.8 else None,
+            "recommendation": max(0, min(10, round(7 - 1.8 * unhappy + rng.gauss(0, 1.5))))
+            if rng.random() < 0.7 else None,
             "churned": left, "churn_risk": None, "crm_notes": [], "created_at": created,
         })
         mix = _sigmoid(1.3 * unhappy - 0.3)
@@ -77,7 +80,8 @@ def load_history(session: Session, now: datetime, size: int = SIZE, seed: int = 
             scenario, intent, _, _ = SUBJECTS[_pick(rng, [c * (1 - mix) + u * mix for _, _, c, u in SUBJECTS])]
             negative = rng.random() < _sigmoid(-0.6 + 1.4 * unhappy)
             if negative:
-                emotion = rng.choices(["dissatisfaction", "anger", "anxiety"], weights=[5, 2 + 2 * max(0, unhappy), 2])[0]
+                emotion = rng.choices(["dissatisfaction", "anger", "anxiety"],
+                                      weights=[5, 2 + 2 * max(0, unhappy), 2])[0]
             else:
                 emotion = "positive" if rng.random() < _sigmoid(-0.4 - unhappy) else "neutral"
             intensity = 0 if emotion == "neutral" else max(1, min(3, round(1.6 + 0.6 * unhappy + rng.gauss(0, 0.7))))

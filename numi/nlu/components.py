@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import datetime
-from typing import Any, Dict, List, NamedTuple, Text
+from typing import Any, Dict, List, NamedTuple, Text, Tuple
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
@@ -40,7 +40,7 @@ def fold(text: str) -> str:
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False)
-class FrenchTokenizer(WhitespaceTokenizer):
+class FrenchTokenizer(WhitespaceTokenizer):  # type: ignore[misc]  # Rasa ships no type information
     def tokenize(self, message: Message, attribute: Text) -> List[Token]:
         tokens = super().tokenize(message, attribute)
         out: List[Token] = []
@@ -65,7 +65,7 @@ class LinearModel(NamedTuple):
     """The fitted pipeline as plain arrays, for one message at a time: scikit-learn's
     predict_proba spends most of a call copying the (features × intents) weights."""
 
-    blocks: list  # per vectorizer: (analyzer, vocabulary, idf, offset of its columns)
+    blocks: List[Tuple[Any, Dict[str, int], Any, int]]  # per vectorizer: (analyzer, vocabulary, idf, column offset)
     weights: Any  # features × intents, contiguous
     bias: Any
     labels: List[str]
@@ -105,7 +105,7 @@ class LinearModel(NamedTuple):
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
-class FrenchIntentClassifier(GraphComponent, IntentClassifier):
+class FrenchIntentClassifier(GraphComponent, IntentClassifier):  # type: ignore[misc]  # Rasa: untyped
     """Intent and ranking from the message text alone (no featurizer needed before it)."""
 
     # the only non-scikit-learn type in the saved model (the IDF diagonal); anything else is refused
@@ -175,8 +175,9 @@ class FrenchIntentClassifier(GraphComponent, IntentClassifier):
             return messages
         for message in messages:
             row = self.linear.probabilities(classifier_text(message.get(TEXT) or ""))
-            ranking = sorted(({"name": name, "confidence": float(p)} for name, p in zip(self.linear.labels, row)),
-                             key=lambda r: -r["confidence"])
+            ranking: List[Dict[str, Any]] = sorted(
+                ({"name": name, "confidence": float(p)} for name, p in zip(self.linear.labels, row)),
+                key=lambda r: -r["confidence"])
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set("intent_ranking", ranking[: self.config["ranking_length"]], add_to_output=True)
         return messages
@@ -186,7 +187,7 @@ class FrenchIntentClassifier(GraphComponent, IntentClassifier):
 
 
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=False)
-class FrenchDateExtractor(GraphComponent, EntityExtractorMixin):
+class FrenchDateExtractor(GraphComponent, EntityExtractorMixin):  # type: ignore[misc]  # Rasa: untyped
     """Adds an entity `time` (ISO local datetime) for the first French date/time."""
 
     @staticmethod

@@ -43,10 +43,14 @@ class Found:
 _TIME = r"(?P<h>[01]?\d|2[0-3])\s?(?:h|:|heures?)\s?(?P<m>[0-5]\d)?"
 _PATTERNS = [
     ("dmy", re.compile(r"\b(?P<d>[0-3]?\d)[/.](?P<mo>[01]?\d)(?:[/.](?P<y>(?:20)?\d\d))?\b")),
-    ("d_month", re.compile(r"\b(?P<d>1er|[0-3]?\d)\s+(?P<month>" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.?(?:\s+(?P<y>20\d\d))?\b")),
-    ("rel_day", re.compile(r"\b(?P<rel>apres demain|avant hier|aujourd hui|demain|ce soir|ce matin|cet apres midi|hier)\b")),
-    ("weekday", re.compile(r"\b(?P<wd>lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche)(?:\s+(?P<next>prochain|qui vient|d apres))?\b")),
-    ("in_days", re.compile(r"\bdans\s+(?P<n>\d+|un|une|deux|trois|quatre|cinq|huit|quinze)\s+(?P<unit>jours?|semaines?|heures?)\b")),
+    ("d_month", re.compile(r"\b(?P<d>1er|[0-3]?\d)\s+(?P<month>" + "|".join(sorted(MONTHS, key=len, reverse=True))
+                           + r")\.?(?:\s+(?P<y>20\d\d))?\b")),
+    ("rel_day", re.compile(r"\b(?P<rel>apres demain|avant hier|aujourd hui|demain|ce soir|ce matin"
+                           r"|cet apres midi|hier)\b")),
+    ("weekday", re.compile(r"\b(?P<wd>lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche)"
+                           r"(?:\s+(?P<next>prochain|qui vient|d apres))?\b")),
+    ("in_days", re.compile(r"\bdans\s+(?P<n>\d+|un|une|deux|trois|quatre|cinq|huit|quinze)"
+                           r"\s+(?P<unit>jours?|semaines?|heures?)\b")),
     ("next_week", re.compile(r"\b(?:la\s+)?semaine\s+prochaine\b")),
 ]
 _NUM = {"un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "huit": 8, "quinze": 15}
@@ -76,6 +80,7 @@ def find(text: str, now: datetime) -> Optional[Found]:
         return None
     has_time = t is not None
     if day is None:
+        assert t is not None and tspan is not None  # a time was found, since no day was
         day = now
         span = tspan
         candidate = datetime.combine(day.date(), t)
@@ -84,6 +89,7 @@ def find(text: str, now: datetime) -> Optional[Found]:
         value = candidate
     else:
         value = datetime.combine(day.date(), t or day.time())
+        assert span is not None  # set with the day
         if tspan:
             span = (min(span[0], tspan[0]), max(span[1], tspan[1]))
     start, end = span
@@ -106,7 +112,7 @@ def _find_time(folded: str) -> Tuple[Optional[time], Optional[Tuple[int, int]]]:
     return None, None
 
 
-def _resolve_day(kind: str, m: re.Match, now: datetime) -> Optional[datetime]:
+def _resolve_day(kind: str, m: re.Match[str], now: datetime) -> Optional[datetime]:
     base = now.replace(hour=9, minute=0, second=0, microsecond=0)
     if kind == "dmy":
         d, mo = int(m.group("d")), int(m.group("mo"))
@@ -194,8 +200,8 @@ def month_range(text: str, now: datetime) -> Optional[Tuple[str, str]]:
         last = now.date().replace(day=1) - relativedelta(months=1)
         return _ym(first), _ym(last)
     if re.search(r"\bmois dernier\b|\bdernier mois\b", t):
-        last = _ym(now.date().replace(day=1) - relativedelta(months=1))
-        return last, last
+        previous = _ym(now.date().replace(day=1) - relativedelta(months=1))
+        return previous, previous
     if re.search(r"\bce mois ci\b|\bce mois\b", t):
         return _ym(now.date()), _ym(now.date())
     m = _ONE.search(t)
@@ -204,10 +210,10 @@ def month_range(text: str, now: datetime) -> Optional[Tuple[str, str]]:
         year = int(m.group("y") or _latest(month, now))
         return f"{year}-{month:02d}", f"{year}-{month:02d}"
     m = _YEAR.search(t)
-    year = int(m.group("y")) if m else (now.year if re.search(r"\bcette annee\b", t) else
-                                        now.year - 1 if re.search(r"\bannee (derniere|passee)\b", t) else None)
-    if year is not None:
-        return f"{year}-01", f"{year}-12"
+    whole_year = int(m.group("y")) if m else (now.year if re.search(r"\bcette annee\b", t) else
+                                              now.year - 1 if re.search(r"\bannee (derniere|passee)\b", t) else None)
+    if whole_year is not None:
+        return f"{whole_year}-01", f"{whole_year}-12"
     if _EVERYTHING.search(t):
         return "0000-01", "9999-12"
     return None

@@ -13,7 +13,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from numi.settings import ROOT
 
@@ -41,7 +41,7 @@ def registers(path: Path) -> List[str]:
     return [e.get("register", "plain") for e in raw["examples"]] if isinstance(raw, dict) and "examples" in raw else []
 
 
-def scores(pairs: List[Tuple[str, str]]) -> Dict:
+def scores(pairs: List[Tuple[str, str]]) -> Dict[str, Any]:
     """pairs: (gold, predicted)."""
     labels = sorted({g for g, _ in pairs})
     per: Dict[str, Dict[str, float]] = {}
@@ -70,11 +70,12 @@ def quiet() -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
 
-async def predict(model: str, texts: List[str]) -> List[str]:
+async def predict(model: str, texts: List[str]) -> Tuple[List[Optional[str]], float]:
+    """The predicted intent of each text (None when Rasa names none), and the parsing time."""
     from rasa.core.agent import Agent
 
     agent = Agent.load(model)
-    out = []
+    out: List[Optional[str]] = []
     start = time.perf_counter()
     for text in texts:
         parsed = await agent.parse_message(text)
@@ -82,7 +83,7 @@ async def predict(model: str, texts: List[str]) -> List[str]:
     return out, time.perf_counter() - start
 
 
-def main(argv=None) -> int:
+def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", required=True)
     parser.add_argument("--data", default=str(HELDOUT))
@@ -125,7 +126,7 @@ def main(argv=None) -> int:
         print(f"  {c['gold']:28} → {c['predicted']:28} {c['count']}")
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
-    failures = []
+    failures: List[str] = []
     if result["macro_f1"] < args.min_macro_f1:
         failures.append(f"macro-F1 {result['macro_f1']:.3f} < {args.min_macro_f1}")
     weak = {k: round(v["f1"], 3) for k, v in result["per_intent"].items() if v["f1"] < args.min_intent_f1}

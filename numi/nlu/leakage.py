@@ -1,13 +1,13 @@
 """Held-out sets must stay unseen: no training text may be a copy or a near copy of a
 held-out one of MIN_WORDS words or more (same words once folded, or character n-gram
-cosine similarity at or above NEAR). `python -m numi.nlu.leakage [--fix]` lists the pairs (and removes the training side); tests/test_heldout_leakage.py
-fails on any."""
+cosine similarity at or above NEAR). `python -m numi.nlu.leakage [--fix]` lists the pairs
+(and removes the training side); tests/test_heldout_leakage.py fails on any."""
 from __future__ import annotations
 
 import re
 import sys
 from pathlib import Path
-from typing import Iterable, List, Tuple
+from typing import Iterable, List, Set, Tuple
 
 import yaml
 
@@ -59,7 +59,7 @@ def near_copies(root: Path = ROOT, near: float = NEAR) -> List[Tuple[float, str,
     return sorted(out, reverse=True)
 
 
-def drop(path: Path, texts: set) -> int:
+def drop(path: Path, texts: Set[str]) -> int:
     """Remove the examples whose text is in `texts` from a training file, line by line
     (the file's layout and comments stay). Returns how many were removed."""
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)

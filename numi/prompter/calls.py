@@ -45,8 +45,9 @@ def check_token(call_id: str, token: Any, staff: Dict[str, str], secret: str) ->
 
 
 def call_ticket(session: Session, call_id: str) -> Optional[m.Ticket]:
-    return session.scalars(select(m.Ticket).where(m.Ticket.conversation_id == call_id)
-                           .order_by(m.Ticket.number.desc())).first()
+    ticket: Optional[m.Ticket] = session.scalars(select(m.Ticket).where(m.Ticket.conversation_id == call_id)
+                                                 .order_by(m.Ticket.number.desc())).first()
+    return ticket
 
 
 def ensure_ticket(session: Session, call_id: str, scenario: str, actor: str, customer_id: Optional[str] = None,

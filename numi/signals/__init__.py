@@ -74,7 +74,8 @@ class MessageSignals:
     intent_confidence: Optional[float] = None
     scenario: Optional[str] = None
     mode: str = "customer"
-    customer: Dict[str, Any] = field(default_factory=dict)  # segment, perimeter, satisfaction, recommendation, churn_risk
+    # segment, perimeter, satisfaction, recommendation, churn_risk
+    customer: Dict[str, Any] = field(default_factory=dict)
     folded: str = ""  # the folded text the themes and keyword rules read
 
     @property
@@ -123,4 +124,5 @@ def mood_of(messages: Iterable[str]) -> Dict[str, object]:
             "last": emotions[-1].label, "counts": counts}
 
 
-__all__ = ["analyse", "mood_of", "themes_of", "load_themes", "emotion_model", "theme_model", "MessageSignals", "Emotion"]
+__all__ = ["analyse", "mood_of", "themes_of", "load_themes", "emotion_model", "theme_model", "MessageSignals",
+           "Emotion"]

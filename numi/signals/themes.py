@@ -59,7 +59,7 @@ def _joined(text: str) -> str:
     return " ".join(tokens(text))
 
 
-def _features():
+def _features() -> Any:  # a scikit-learn FeatureUnion (untyped)
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.pipeline import FeatureUnion
 
@@ -143,7 +143,9 @@ class ThemeModel:
 def load_or_train(themes: Sequence[str], models_dir: Path = ROOT / "models",
                   corpus: Path = CORPUS) -> ThemeModel:
     fp = models.fingerprint(corpus, [Path(__file__)])
-    return models.cached(models_dir, "themes", fp, lambda: ThemeModel.train(load_corpus(corpus), themes, fp))
+    model: ThemeModel = models.cached(models_dir, "themes", fp,
+                                      lambda: ThemeModel.train(load_corpus(corpus), themes, fp))
+    return model
 
 
 def unknown_themes(examples: Sequence[Dict[str, Any]], themes: Sequence[str]) -> List[str]:

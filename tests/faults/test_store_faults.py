@@ -80,7 +80,8 @@ def numi_db_proxy_stack(tmp_path_factory):
 def on_call_mails(stack):
     from numi.mail import read_mailbox
 
-    return [m for m in read_mailbox(stack.tmp / "mailbox", limit=10_000) if m["to"] == "astreinte-technique@numi.support"]
+    return [m for m in read_mailbox(stack.tmp / "mailbox", limit=10_000)
+            if m["to"] == "astreinte-technique@numi.support"]
 
 
 def test_numis_database_cut_is_said_to_the_customer_and_to_the_on_call_person(numi_db_proxy_stack):
@@ -92,7 +93,8 @@ def test_numis_database_cut_is_said_to_the_customer_and_to_the_on_call_person(nu
     proxy.cut()
     try:
         status, reply = stack.say(conv, "je veux supprimer mon compte et mes données")
-        assert status == 200 and "Réessayez" in texts(reply) and "conseiller" not in texts(reply)  # said, nothing promised
+        # said, nothing promised
+        assert status == 200 and "Réessayez" in texts(reply) and "conseiller" not in texts(reply)
         assert http("GET", f"{stack.numi}/health")[0] == 503
         for _ in range(30):
             if on_call_mails(stack):

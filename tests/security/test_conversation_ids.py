@@ -81,7 +81,8 @@ def test_actions_trust_the_channel_or_a_live_proof_never_a_bare_slot():
     # a slot in the tracker's state, but no slot event that proves it (e.g. a forged tracker)
     bare = make_tracker("c", slots={"customer_id": "CLT-00321"}, text="mes tickets")
     assert customer_of(bare, 1800) is None
-    verified = make_tracker("c", text="mes tickets", metadata={"numi": {"mode": "customer", "customer_id": "CLT-00322"}})
+    verified = make_tracker("c", text="mes tickets",
+                            metadata={"numi": {"mode": "customer", "customer_id": "CLT-00322"}})
     assert customer_of(verified, 1800) == "CLT-00322"
     proved = make_tracker("c", text="mes tickets", events=[
         {"event": "slot", "name": "customer_id", "value": "CLT-00321", "timestamp": t0}])

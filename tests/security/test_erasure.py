@@ -251,13 +251,14 @@ def seed_numi(s) -> Dict[str, Any]:
     t1 = m.Ticket(customer_id=CID, conversation_id=CONVERSATIONS["by_ticket"], scenario="box_down",
                   subject=f"Box en panne — {FIRST} {LAST}", status="waiting_customer",
                   waiting_for=f"que M. {LAST} envoie une photo de sa box",
-                  waiting_since=NOW - timedelta(days=2), data={"email": EMAIL, "verbatim": f"rappelez-moi au {PHONE_COMPACT}"},
+                  waiting_since=NOW - timedelta(days=2),
+                  data={"email": EMAIL, "verbatim": f"rappelez-moi au {PHONE_COMPACT}"},
                   created_at=NOW - timedelta(days=3), updated_at=NOW - timedelta(days=2))
     t2 = m.Ticket(customer_id=None, conversation_id=CONVERSATIONS["typed_phone"], scenario="callback_request",
                   subject="Demande de rappel", status="new", data={"phone": PHONE_INTL_SPACED},
                   created_at=NOW - timedelta(days=1), updated_at=NOW - timedelta(days=1))
-    gdpr_ticket = m.Ticket(customer_id=CID, conversation_id=CONVERSATIONS["by_ticket"], scenario="account_deletion_gdpr",
-                           subject="Suppression du compte", status="waiting_internal",
+    gdpr_ticket = m.Ticket(customer_id=CID, conversation_id=CONVERSATIONS["by_ticket"],
+                           scenario="account_deletion_gdpr", subject="Suppression du compte", status="waiting_internal",
                            data={"erasure_due": "2025-03-03", "email": EMAIL},
                            created_at=NOW - timedelta(days=30), updated_at=NOW - timedelta(days=30))
     paul_ticket = m.Ticket(customer_id=OTHER, conversation_id=UNRELATED_CONV, scenario="invoice_question",
@@ -426,7 +427,8 @@ async def test_erasure_leaves_no_trace_anywhere_and_a_second_run_changes_nothing
             assert customer.erased_at == NOW and customer.email is None and customer.crm_notes == []
             # one tombstone per ticket, the skeleton kept
             for number in ids["tickets"]:
-                events = [e.event for e in s.scalars(select(m.TicketEvent).where(m.TicketEvent.ticket_number == number))]
+                query = select(m.TicketEvent).where(m.TicketEvent.ticket_number == number)
+                events = [e.event for e in s.scalars(query)]
                 assert events.count("gdpr_erased") == 1
             assert s.get(m.Ticket, ids["tickets"][0]).status == "waiting_customer"
             # nothing will be sent to the customer any more

@@ -124,7 +124,8 @@ def run_one(stack: Stack, lib, persona: Dict[str, Any], staff: str) -> Result:
     if invented:
         result.failures.append(f"invented request: tickets of {invented}")
     # a live handoff, or the ticket escalated to a queue (« level 2 when it cannot be reproduced »)
-    queue = state["handoff"].get("queue") or next((t.get("queue") for t in mine if t.get("status") == "escalated"), None)
+    queue = (state["handoff"].get("queue")
+             or next((t.get("queue") for t in mine if t.get("status") == "escalated"), None))
     if queue != expect.get("handoff"):
         result.failures.append(f"handoff: {queue} instead of {expect.get('handoff')}")
     for pattern in expect.get("forbidden") or []:
@@ -174,7 +175,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     out = report(results)
     out["seconds"] = round(time.perf_counter() - start, 1)
     for r in results:
-        print(f"{'ok  ' if r.passed else 'FAIL'} {r.id} ({r.turns} messages)" + "".join(f"\n       {f}" for f in r.failures))
+        print(f"{'ok  ' if r.passed else 'FAIL'} {r.id} ({r.turns} messages)"
+              + "".join(f"\n       {f}" for f in r.failures))
         if args.transcripts:
             for line in r.transcript:
                 print("       " + "".join(f"{k}: {v}" for k, v in line.items()).replace("\n", " ")[:300])
