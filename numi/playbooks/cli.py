@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from numi.playbooks.library import DEFAULT_DIR, extra_intents, load_library
+from numi.playbooks.library import DEFAULT_DIR, domain_intents, load_library
 from numi.playbooks.model import END, Playbook, PlaybookError, load_playbook
 from numi.playbooks.render import text_env
-from numi.playbooks.validate import contract_intents, validate_playbook
+from numi.playbooks.validate import validate_playbook
 from numi.settings import ROOT
 
 CONTRACT = ROOT.parent / "shared" / "contract"
@@ -22,7 +22,7 @@ SCRIPT_TEMPLATE = ROOT / "templates" / "playbook_script.txt.j2"
 
 
 def _intents():
-    return contract_intents(CONTRACT) | extra_intents() if CONTRACT.exists() else None
+    return domain_intents()
 
 
 def script(pb: Playbook) -> str:

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, Mapping, Optional
+from typing import Any, Dict, Iterable, Iterator, Mapping, Optional, Set
 
 import yaml
 
 from numi.playbooks.model import Playbook, PlaybookError, load_playbook
 from numi.playbooks.render import render_text
-from numi.playbooks.validate import contract_intents, validate_against_contract, validate_playbook
+from numi.playbooks.validate import validate_against_contract, validate_playbook
 from numi.settings import ROOT
 
 DEFAULT_DIR = ROOT / "playbooks"
@@ -85,13 +85,15 @@ def load_library(directory: Path = DEFAULT_DIR, intents: Optional[Iterable[str]]
 @lru_cache(maxsize=1)
 def default_library() -> Library:
     """The repository's playbooks, loaded once per process (at start-up, not per message)."""
-    contract = ROOT.parent / "shared" / "contract"
-    intents = None
-    if contract.exists():
-        intents = contract_intents(contract) | extra_intents()
-    return load_library(DEFAULT_DIR, intents=intents)
+    return load_library(DEFAULT_DIR, intents=domain_intents())
 
 
-def extra_intents() -> set:
-    """Intents the project adds to the contract (declared in domain/)."""
-    return {"stop", "ask_capabilities"}
+def domain_intents(domain_dir: Path = ROOT / "domain") -> Set[str]:
+    """The intents the assistant knows: those declared in domain/ (the contract's, which
+    tests/test_domain.py checks are all there, plus numi's own). A playbook may trigger on
+    no other: Rasa could never predict it."""
+    found: Set[str] = set()
+    for path in sorted(domain_dir.rglob("*.yml")):
+        for item in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("intents") or []:
+            found.add(next(iter(item)) if isinstance(item, dict) else str(item))
+    return found
