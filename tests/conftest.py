@@ -136,3 +136,8 @@ def components_of(agent, cls) -> list:
     """The loaded graph components of type `cls` in the agent's model."""
     return [node._component for node in agent.processor.graph_runner._instantiated_nodes.values()
             if isinstance(getattr(node, "_component", None), cls)]
+
+
+# The numi service in process (create_app + sanic-testing's ASGI client): `service`,
+# `make_service`, `service_on_each_backend`.
+from tests.service_client import make_service, service, service_on_each_backend  # noqa: E402,F401

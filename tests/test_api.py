@@ -1,4 +1,6 @@
-"""The staff API of the contract: every endpoint, every role, and concurrent ticket creation."""
+"""The staff API of the contract on the real servers: concurrent ticket creation, and what
+needs Rasa (the prompter relaying the caller, the trainer's stories). Every endpoint and
+every role, ticket lifecycle and bad requests: tests/test_service_inprocess.py (in process)."""
 import subprocess
 import sys
 import threading
@@ -9,9 +11,6 @@ from numi.devstack import ROOT, Stack, http
 
 pytestmark = pytest.mark.slow
 ROLES = ("hotliner", "level2", "supervisor", "cs", "trainer", "website", "admin")
-DESK = {"hotliner", "level2", "supervisor", "cs", "admin"}
-UNAUTHENTICATED = {"error": "Authentification requise.", "code": "unauthenticated"}
-FORBIDDEN = {"error": "Accès refusé.", "code": "forbidden"}
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -40,86 +39,6 @@ def token(stack, role, name=None):
                           "--role", role],
                          cwd=ROOT, env=stack.env, capture_output=True, text=True, check=True)
     return out.stdout.strip().splitlines()[-1]
-
-
-# endpoint, method, body, roles allowed (numi/access.py; TK-00456 is a level-1 ticket)
-MATRIX = [
-    ("/api/tickets", "GET", None, DESK),
-    ("/api/tickets/TK-00456", "GET", None, {"hotliner", "supervisor", "admin"}),
-    ("/api/tickets", "POST", {"scenario": "tech_support", "subject": "Imprimante"}, DESK),
-    ("/api/handoffs?queue=level2", "GET", None, {"level2", "supervisor", "admin"}),
-    ("/api/reminders/run", "POST", {"today": "2026-11-23", "dry_run": True}, {"admin"}),
-    ("/api/reminders/daily", "GET", None, DESK),
-    ("/api/reminders/kpis", "GET", None, DESK | {"trainer"}),
-    ("/api/calls", "GET", None, {"hotliner", "level2", "supervisor", "admin"}),
-    ("/api/callbacks", "GET", None, {"hotliner", "level2", "supervisor", "admin"}),
-    ("/api/handoffs/999999", "GET", None, set()),  # 404 for the allowed roles, below
-    ("/api/me", "GET", None, set(ROLES)),
-    ("/api/alerts", "GET", None, {"level2", "supervisor", "cs", "admin"}),
-    ("/api/customers/CLT-00321/crm", "GET", None, DESK),
-    ("/api/prompter/calls", "POST", {"customer_id": "CLT-00321"}, {"hotliner", "level2", "supervisor", "admin"}),
-    ("/api/trainer/quizzes", "GET", None, {"trainer", "supervisor", "admin"}),
-    ("/api/trainer/quizzes/pending_ticket_reminder", "GET", None, {"trainer", "supervisor", "admin"}),
-]
-
-
-@pytest.mark.parametrize("path,method,body,allowed", MATRIX)
-def test_roles(stack, path, method, body, allowed):
-    url = stack.numi + path
-    for bad in (None, "wrong-token", "Bearer", "x" * 600):
-        status, answer = http(method, url, body, token=bad)
-        assert status == 401 and answer == UNAUTHENTICATED
-    if not allowed:  # an unknown resource: 404 for the desk, 403 for the others, never a leak
-        for role, tok in stack.tokens.items():
-            status, answer = http(method, url, body, token=tok)
-            assert status == (404 if role in DESK else 403), (role, status)
-        return
-    for role, tok in stack.tokens.items():
-        status, answer = http(method, url, body, token=tok)
-        if role in allowed:
-            assert status in (200, 201), (role, path, status, answer)
-        else:
-            assert status == 403 and answer["code"] in ("forbidden", "out_of_scope", "queue_out_of_scope"), \
-                (role, path, status)
-
-
-def test_ticket_lifecycle_over_the_api(stack):
-    tok = stack.tokens["hotliner"]
-    status, t = http("POST", f"{stack.numi}/api/tickets", {"scenario": "tech_support", "customer_id": "CLT-00321",
-                                                            "priority": "normal", "subject": "Wi-Fi"}, token=tok)
-    assert status == 201 and t["status"] == "new" and t["id"].startswith("TK-")
-    url = f"{stack.numi}/api/tickets/{t['id']}"
-    assert http("PATCH", url, {"status": "waiting_customer"}, token=tok)[0] == 409  # needs a reason
-    status, t2 = http("PATCH", url, {"status": "waiting_customer", "waiting_reason": "feedback"}, token=tok)
-    assert status == 200 and t2["waiting_since"]
-    status, _ = http("PATCH", url, {"status": "closed", "close_reason": "resolution"}, token=tok)
-    assert status == 409  # closing needs a note too
-    assert http("GET", url, token=tok)[1]["status"] == "waiting_customer"  # a refused change changes nothing
-    status, t3 = http("PATCH", url, {"status": "closed", "close_reason": "resolution", "note": "ok au tél."}, token=tok)
-    assert status == 200 and t3["status"] == "closed"
-    assert http("PATCH", url, {"status": "escalated"}, token=tok)[0] == 409
-    status, t4 = http("PATCH", url, {"status": "in_progress", "reason": "le client rappelle"}, token=tok)
-    assert status == 200 and [h["event"] for h in t4["history"]][-1] == "reopened"
-    # only an admin may import a ticket in a given state
-    imported = {"scenario": "tech_support", "status": "waiting_customer", "waiting_reason": "feedback",
-                "waiting_since": "2026-11-01T09:00:00", "priority": "high"}
-    assert http("POST", f"{stack.numi}/api/tickets", imported, token=tok)[0] == 403
-    status, t5 = http("POST", f"{stack.numi}/api/tickets", imported, token=stack.admin_token)
-    assert status == 201 and t5["status"] == "waiting_customer" and t5["waiting_since"].startswith("2026-11-01")
-
-
-@pytest.mark.parametrize("body", [None, [], {"scenario": "nope"}, {"scenario": "tech_support", "customer_id": "CLT-99999"},
-                                  {"scenario": "tech_support", "priority": "extreme"}])
-def test_bad_ticket_requests(stack, body):
-    status, answer = http("POST", f"{stack.numi}/api/tickets", body, token=stack.tokens["hotliner"])
-    assert status in (400, 409, 422) and "error" in answer
-
-
-def test_unknown_ticket_and_bad_dates(stack):
-    assert http("GET", f"{stack.numi}/api/tickets/TK-99999", token=stack.admin_token)[0] == 404
-    assert http("GET", f"{stack.numi}/api/tickets/<script>", token=stack.admin_token)[0] == 404
-    assert http("POST", f"{stack.numi}/api/reminders/run", {"today": "demain"}, token=stack.admin_token)[0] == 422
-    assert http("POST", f"{stack.numi}/api/reminders/run", {"dry_run": "oui"}, token=stack.admin_token)[0] == 422
 
 
 def test_concurrent_ticket_creation_gives_unique_numbers(stack):
