@@ -33,7 +33,8 @@ cleanup() { trap - INT TERM EXIT; kill "${pids[@]}" 2>/dev/null || true; wait 2>
 trap cleanup INT TERM EXIT
 .venv/bin/python -m numi.service &
 pids+=($!)
-.venv/bin/rasa run --model "$model" --endpoints endpoints.yml --credentials credentials.yml \
+# Rasa's own command line, with numi's patches installed first (numi/rasa_main.py)
+.venv/bin/python -m numi.rasa_main run --model "$model" --endpoints endpoints.yml --credentials credentials.yml \
   --enable-api --auth-token "$NUMI_RASA_TOKEN" --interface "${NUMI_RASA_HOST:-127.0.0.1}" --port 5005 &
 pids+=($!)
 for _ in $(seq 1 120); do

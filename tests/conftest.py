@@ -126,9 +126,10 @@ def agent():
     from rasa.core.agent import Agent
 
     from numi.devstack import model_path
-    from numi.rasa_ext import speed_up_rasa
+    from numi.rasa_patches.speedups import SPEED_UPS
+    from numi.rasa_patches.startup import install
 
-    speed_up_rasa()
+    install(SPEED_UPS)
     return Agent.load(model_path())
 
 

@@ -1,15 +1,28 @@
-"""numi.rasa_ext: the tracker store's cache and plain-SQL turn, the graph runner without dask,
-and the kept action-server connections, each against the real thing (database, model, server)."""
+"""numi.rasa_patches: every patch applicable to the installed Rasa and compared with Rasa's
+original on representative inputs (the speed-ups give the same output, the fault handling
+differs only where it means to); install() explicit, idempotent, skipping a patch written
+for another Rasa; the tracker store's cache and plain-SQL turn against a real database."""
 from __future__ import annotations
 
 import asyncio
+import inspect
+import logging
 
 import pytest
+import rasa
+from jsonschema import ValidationError
+from rasa.core.actions.action import RemoteAction
+from rasa.core.tracker_store import FailSafeTrackerStore, InMemoryTrackerStore
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet, UserUttered
+from rasa.shared.core.events import ActionExecuted, BotUttered, Event, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.utils.common import all_subclasses
 
-from numi import rasa_ext
+from numi.rasa_patches import patch, stores
+from numi.rasa_patches.faults import TrackerStoreUnavailable, action_timeout
+from numi.rasa_patches.speedups import SPEED_UPS
+from numi.rasa_patches.startup import all_patches, install
+from numi.settings import ROOT
 from tests.conftest import components_of
 
 DOMAIN = Domain.from_yaml("""
@@ -30,7 +43,7 @@ def store(database_url, monkeypatch):
     made = []
 
     def new():
-        made.append(rasa_ext.NumiTrackerStore(domain=DOMAIN))
+        made.append(stores.NumiTrackerStore(domain=DOMAIN))
         return made[-1]
 
     yield new
@@ -117,7 +130,8 @@ def test_the_graph_runner_gives_what_dask_gives(agent):
     processor = agent.processor
     runner = processor.graph_runner
     assert isinstance(runner, DaskGraphRunner)
-    dask_run = rasa_ext.ORIGINALS["DaskGraphRunner.run"]
+    assert "DaskGraphRunner.run" in patch.APPLIED  # the agent fixture installed the speed-ups
+    dask_run = patch.ORIGINALS["DaskGraphRunner.run"]
 
     for text in ["bonjour", "mon imprimante ne marche plus", "ticket TK-00456 demain à 14h", "", "{{7*7}}"]:
         inputs = {"__message__": [UserMessage(text, sender_id="g")]}
@@ -145,7 +159,8 @@ def test_rule_matching_stops_where_the_rules_stop_with_the_same_result(agent):
     from rasa.core.policies.rule_policy import RULES, RULES_FOR_LOOP_UNHAPPY_PATH, RulePolicy
 
     (policy,) = components_of(agent, RulePolicy)
-    full = rasa_ext.ORIGINALS["RulePolicy._get_possible_keys"]
+    assert "RulePolicy._get_possible_keys" in patch.APPLIED
+    full = patch.ORIGINALS["RulePolicy._get_possible_keys"]
     compared = 0
     for table in (RULES, RULES_FOR_LOOP_UNHAPPY_PATH):
         lookup = policy.lookup[table]
@@ -158,35 +173,229 @@ def test_rule_matching_stops_where_the_rules_stop_with_the_same_result(agent):
     assert compared > 1000
 
 
-async def test_action_server_calls_share_a_connection_and_survive_its_close():
-    """A real HTTP server: five calls use one TCP connection; after the server drops it,
-    the next call opens a new one and succeeds."""
-    from aiohttp import web
+class ActionServer:
+    """A real HTTP server answering like an action server; it records who called and how."""
+
+    def __init__(self) -> None:
+        self.peers, self.seen = [], []
+
+    async def __aenter__(self) -> "ActionServer":
+        from aiohttp import web
+
+        async def handler(request):
+            self.peers.append(request.transport.get_extra_info("peername"))
+            self.seen.append((request.headers.get("Authorization"), await request.json()))
+            return web.json_response({"events": [], "responses": [{"text": "ok"}]})
+
+        app = web.Application()
+        app.router.add_post("/webhook", handler)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/webhook"
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.runner.cleanup()
+
+
+async def test_action_server_calls_share_a_connection_and_survive_its_close(monkeypatch):
+    """Five calls use one TCP connection; after the server drops it, the next call opens a
+    new one and succeeds."""
     from rasa.utils.endpoints import EndpointConfig
 
-    rasa_ext.speed_up_rasa()
-    peers = []
-
-    async def handler(request):
-        peers.append(request.transport.get_extra_info("peername"))
-        return web.json_response({"events": [], "responses": []})
-
-    app = web.Application()
-    app.router.add_post("/webhook", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    try:
-        endpoint = EndpointConfig(url=f"http://127.0.0.1:{port}/webhook")
+    kept, _ = replacement_and_original("EndpointConfig.session")
+    monkeypatch.setattr(EndpointConfig, "session", kept)
+    async with ActionServer() as server:
+        endpoint = EndpointConfig(url=server.url)
         for _ in range(5):
-            assert await endpoint.request(json={"next_action": "x"}, method="post") == {"events": [], "responses": []}
-        assert len(set(peers)) == 1
-        for conn in list(runner.server.connections):  # the server closes its idle connection
+            assert (await endpoint.request(json={"next_action": "x"}, method="post"))["responses"] == [{"text": "ok"}]
+        assert len(set(server.peers)) == 1
+        for conn in list(server.runner.server.connections):  # the server closes its idle connection
             conn.force_close()
         await asyncio.sleep(0.05)
-        assert await endpoint.request(json={"next_action": "x"}, method="post") == {"events": [], "responses": []}
-        assert len(set(peers)) == 2
-    finally:
-        await runner.cleanup()
+        assert (await endpoint.request(json={"next_action": "x"}, method="post"))["responses"] == [{"text": "ok"}]
+        assert len(set(server.peers)) == 2
+
+
+async def test_a_kept_connection_sends_and_receives_what_rasas_new_one_does(monkeypatch):
+    from rasa.utils.endpoints import EndpointConfig
+
+    kept, rasas = replacement_and_original("EndpointConfig.session")
+    answers = {}
+    async with ActionServer() as server:
+        for name, session in (("rasa", rasas), ("numi", kept)):
+            monkeypatch.setattr(EndpointConfig, "session", session)
+            endpoint = EndpointConfig(url=server.url, headers={"Authorization": "Bearer s3cret"})
+            answers[name] = [await endpoint.request(json={"next_action": f"a{i}", "tracker": {"é": i}}, method="post")
+                             for i in range(3)]
+    assert answers["numi"] == answers["rasa"]
+    assert server.seen[:3] == server.seen[3:]  # the same header and bodies reached the server
+    assert server.seen[0][0] == "Bearer s3cret"
+
+
+# --- each patch against Rasa's original -------------------------------------------------------
+
+PATCHES = {p.name: p for p in all_patches()}
+
+
+def replacement_and_original(name: str):
+    """The patch's replacement, made beside Rasa's original (nothing installed), and the original."""
+    chosen = PATCHES[name]
+    owner, _ = chosen.locate()
+    original = chosen.rasa_original()
+    return chosen.implementation(owner, original), original
+
+
+def test_every_patch_was_written_for_the_installed_rasa():
+    """Upgrading Rasa fails here until every patch is reviewed (and its `written_for` updated)."""
+    assert set(SPEED_UPS) <= set(all_patches())
+    for each in all_patches():
+        assert rasa.__version__ in each.written_for, f"{each.name} was written for Rasa {each.written_for}"
+        each.locate()  # the target exists in this Rasa
+        assert each.why, f"{each.name}: its implementation says why"
+    assert len(PATCHES) == len(all_patches())  # one patch per name
+
+
+def outcome(call, *args):
+    try:
+        return ("returned", call(*args))
+    except Exception as exc:  # noqa: BLE001 - the error is part of what is compared
+        return ("raised", type(exc), str(exc))
+
+
+ACTION_RESULTS = [
+    {}, {"events": [], "responses": []},
+    {"events": [{"event": "slot", "name": "pb_state", "value": {"stack": []}}, {"event": "followup", "name": "x"}],
+     "responses": [{"text": "Bonjour", "buttons": []}]},
+    {"events": [{"event": "bot", "text": "é", "metadata": {"numi": {}}}], "responses": [], "extra": 1},
+    {"events": "pas une liste"}, {"responses": {"text": "x"}}, {"events": [{"event": "inconnu"}]},
+    {"events": [{}]}, {"events": [{"event": "slot", "timestamp": "hier"}]}, [], "texte", None,
+]
+
+
+def test_the_compiled_schema_accepts_and_refuses_what_rasa_does():
+    compiled, rasas = replacement_and_original("RemoteAction._validate_action_result")
+    action = RemoteAction("action_x", None)
+    for result in ACTION_RESULTS:
+        ours, theirs = outcome(compiled, action, result), outcome(rasas, action, result)
+        assert ours == theirs, result
+    assert outcome(compiled, action, {"events": "x"})[:2] == ("raised", ValidationError)
+
+
+def test_event_types_are_resolved_as_rasa_resolves_them():
+    memo, rasas = replacement_and_original("Event.resolve_by_type")
+    names = sorted({cls.type_name for cls in all_subclasses(Event)}) + ["topic", "inconnu", ""]
+    for _ in range(2):  # the second time from the memo
+        for name in names:
+            for default in (None, UserUttered):
+                assert outcome(memo, name, default) == outcome(rasas, name, default), (name, default)
+
+
+def test_a_domain_is_asked_whether_it_is_empty_once_with_rasas_answer():
+    _, rasas = replacement_and_original("Domain.is_empty")
+    calls = []
+
+    def counted(domain):
+        calls.append(domain)
+        return rasas(domain)
+
+    once = PATCHES["Domain.is_empty"].implementation(Domain, counted)
+    answers = []
+    for domain in (Domain.empty(), DOMAIN, Domain.from_yaml("version: '3.1'\nintents: []"),
+                   Domain.load(str(ROOT / "domain"))):
+        domain.__dict__.pop("_numi_is_empty", None)  # answered by the installed patch already
+        answers.append(once(domain))
+        assert answers[-1] == rasas(domain)
+        assert once(domain) == rasas(domain)
+        assert sum(d is domain for d in calls) == 1
+    assert answers == [True, False, True, False]  # no intents: as empty as Domain.empty()
+
+
+def test_an_unreachable_store_is_said_and_any_other_error_is_what_rasa_does():
+    class Failing(InMemoryTrackerStore):
+        error: Exception = RuntimeError("panne")
+
+        async def retrieve(self, sender_id):
+            if self.error:
+                raise self.error
+            return await super().retrieve(sender_id)
+
+        async def retrieve_full_tracker(self, sender_id):
+            return await self.retrieve(sender_id)
+
+    for name in ("FailSafeTrackerStore.retrieve", "FailSafeTrackerStore.retrieve_full_tracker"):
+        ours, rasas = replacement_and_original(name)
+        inner = Failing(DOMAIN)
+        errors = []
+        store = FailSafeTrackerStore(inner, on_tracker_store_error=errors.append)
+        tracker = DialogueStateTracker("conv-f", DOMAIN.slots)
+        turn(tracker, "bonjour")
+        inner.error = None
+        asyncio.run(inner.save(tracker))
+        assert texts(asyncio.run(ours(store, "conv-f"))) == texts(asyncio.run(rasas(store, "conv-f"))) == ["bonjour"]
+        inner.error = RuntimeError("panne")
+        assert asyncio.run(ours(store, "conv-f")) is None and asyncio.run(rasas(store, "conv-f")) is None
+        assert [str(e) for e in errors] == ["panne", "panne"]
+        inner.error = TrackerStoreUnavailable("tracker store unreachable")
+        assert asyncio.run(rasas(store, "conv-f")) is None  # Rasa: an empty conversation
+        with pytest.raises(TrackerStoreUnavailable):  # numi: said to the customer
+            asyncio.run(ours(store, "conv-f"))
+
+
+# --- install() ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def isolated(monkeypatch):
+    """install() inside a test, undone after it: every target and the records restored."""
+    for each in all_patches():
+        owner, attribute = each.locate()
+        monkeypatch.setattr(owner, attribute, inspect.getattr_static(owner, attribute))
+    monkeypatch.setattr(patch, "APPLIED", dict(patch.APPLIED))
+    monkeypatch.setattr(patch, "ORIGINALS", dict(patch.ORIGINALS))
+
+
+def targets() -> dict:
+    return {each.name: inspect.getattr_static(*each.locate()) for each in all_patches()}
+
+
+def test_install_applies_every_patch_once(isolated):
+    applied = install()
+    assert applied == [each.name for each in all_patches()]
+    after = targets()
+    assert install() == applied  # a second install changes nothing: no patch wraps itself
+    assert targets() == after
+    assert isinstance(after["Event.resolve_by_type"], staticmethod)
+    assert Event.resolve_by_type("user") is UserUttered
+    from rasa.core.actions import action
+
+    assert action.DEFAULT_REQUEST_TIMEOUT == action_timeout()
+
+
+def test_a_patch_written_for_another_rasa_is_skipped_with_a_warning(isolated, monkeypatch, caplog):
+    monkeypatch.setattr(rasa, "__version__", "3.7.0")
+    monkeypatch.setattr(patch, "APPLIED", {})  # as in a process where nothing is applied yet
+    before = targets()
+    with caplog.at_level(logging.WARNING, logger="numi.rasa_patches.patch"):
+        assert install() == []
+    assert targets() == before  # Rasa's own behaviour stays
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == len(all_patches()) and all("written for Rasa 3.6.21" in w for w in warned)
+
+
+def test_a_patch_whose_target_is_gone_is_skipped(isolated, caplog):
+    gone = patch.Patch("RemoteAction.gone", "rasa.core.actions.action:RemoteAction._numi_no_such_thing",
+                       lambda owner, original: original)
+    with caplog.at_level(logging.WARNING, logger="numi.rasa_patches.patch"):
+        assert install([gone]) == []
+    assert "not found" in caplog.text
+
+
+def test_constructing_a_store_patches_nothing(store, isolated, monkeypatch, caplog):
+    monkeypatch.setattr(patch, "APPLIED", {})
+    before = targets()
+    with caplog.at_level(logging.WARNING, logger="numi.rasa_patches.stores"):
+        store()
+    assert targets() == before
+    assert "not installed" in caplog.text

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from numi import rasa_ext, rasa_faults
+from numi.rasa_patches import faults, stores
 
 
 @pytest.fixture
@@ -17,10 +17,10 @@ def short(monkeypatch):
 
 
 def test_the_lifetime_is_read_and_covers_the_action_timeout(short, monkeypatch):
-    assert rasa_faults.lock_lifetime() == 3 * 2 + 10
+    assert faults.lock_lifetime() == 3 * 2 + 10
     monkeypatch.setenv("NUMI_LOCK_LIFETIME", "300")
-    assert rasa_faults.lock_lifetime() == 300
-    assert rasa_ext.NumiLockStore().lock_lifetime == 300
+    assert faults.lock_lifetime() == 300
+    assert stores.NumiLockStore().lock_lifetime == 300
 
 
 async def turns(store, hold: float):
@@ -40,7 +40,7 @@ async def turns(store, hold: float):
 
 
 async def test_a_turn_longer_than_the_configured_lifetime_still_runs_alone(short):
-    spans = await turns(rasa_ext.NumiLockStore(), hold=2)
+    spans = await turns(stores.NumiLockStore(), hold=2)
     (_, _, first_end), (_, second_start, _) = spans
     assert second_start >= first_end  # the second message waited for the first
 
@@ -73,9 +73,9 @@ async def test_a_crashed_holder_leaves_the_conversation_locked_no_longer_than_th
     monkeypatch.setenv("NUMI_REDIS_URL", "redis://127.0.0.1:6379/4")
     monkeypatch.setenv("NUMI_LOCK_LIFETIME", "1")
     monkeypatch.setenv("NUMI_ACTION_TIMEOUT", "0.1")  # lifetime: 3 × 0.1 + 10 s
-    lifetime = rasa_faults.lock_lifetime()
+    lifetime = faults.lock_lifetime()
     conv = f"crash-{uuid.uuid4().hex}"
-    dead, alive = rasa_ext.NumiLockStore(), rasa_ext.NumiLockStore()
+    dead, alive = stores.NumiLockStore(), stores.NumiLockStore()
     dead.issue_ticket(conv, dead.lock_lifetime)  # taken, never released: its process was killed
     await asyncio.sleep(3)  # the next message of that conversation comes 3 s later
     start = time.monotonic()
