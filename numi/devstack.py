@@ -9,8 +9,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
+
+from numi import conversations
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,10 +64,6 @@ UNLIMITED = {"NUMI_RATE_CONVERSATION": "100000/second", "NUMI_RATE_ADDRESS": "10
 
 def signed_conversation(secret: str = TEST_SECRET, owner: Optional[str] = None, channel: str = "rest") -> str:
     """A conversation id as numi issues it (tests that do not exercise POST /chat/conversations)."""
-    from datetime import datetime, timezone
-
-    from numi import conversations
-
     return conversations.issue(secret, datetime.now(timezone.utc), 3600 * 6, channel=channel, owner=owner).id
 
 
