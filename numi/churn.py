@@ -134,11 +134,11 @@ def evaluate(session: Session, seed: int = 7, test_share: float = 0.3, threshold
     scores = [float(p[1]) for p in clf.predict_proba([x[i] for i in held])]
     labels = [y[i] for i in held]
     flagged = [s >= threshold for s in scores]
-    tp = sum(f and l for f, l in zip(flagged, labels))
-    fp = sum(f and not l for f, l in zip(flagged, labels))
-    fn = sum((not f) and l for f, l in zip(flagged, labels))
-    leavers = [s for s, l in zip(scores, labels) if l]
-    stayers = [s for s, l in zip(scores, labels) if not l]
+    tp = sum(f and left for f, left in zip(flagged, labels))
+    fp = sum(f and not left for f, left in zip(flagged, labels))
+    fn = sum((not f) and left for f, left in zip(flagged, labels))
+    leavers = [s for s, left in zip(scores, labels) if left]
+    stayers = [s for s, left in zip(scores, labels) if not left]
     coefs = sorted(zip(feature_names(), clf.coef_[0]), key=lambda kv: -abs(kv[1]))[:8]
     return {
         "customers": len(y), "leavers": sum(y), "train": len(train), "held_out": len(held),

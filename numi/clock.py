@@ -44,7 +44,7 @@ MONTHS_FR = (
 DAYS_FR = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 
 
-def _coerce(value):
+def _coerce(value: Optional[date | datetime | str]) -> Optional[date | datetime]:
     """Collected values are ISO strings: accept them wherever a date is expected."""
     if isinstance(value, str):
         try:
@@ -65,12 +65,12 @@ def date_fr(value: Optional[date | datetime | str], with_weekday: bool = False) 
 
 
 def datetime_fr(value: Optional[datetime | str]) -> str:
-    value = _coerce(value)
-    if value is None:
+    when = _coerce(value)
+    if when is None:
         return ""
-    if not isinstance(value, datetime):
-        return date_fr(value, with_weekday=True)
-    return f"{date_fr(value, with_weekday=True)} à {value.hour}h{value.minute:02d}"
+    if not isinstance(when, datetime):
+        return date_fr(when, with_weekday=True)
+    return f"{date_fr(when, with_weekday=True)} à {when.hour}h{when.minute:02d}"
 
 
 def short_date_fr(value: Optional[date | datetime | str]) -> str:

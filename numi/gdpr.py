@@ -207,8 +207,9 @@ def _claimed(session: Session, tracker_engine, conversations: Set[str]) -> Dict[
     if not conversations:
         return claims
     for conv in conversations:
-        if owner_of(conv):
-            claims[conv].add(owner_of(conv))
+        owner = owner_of(conv)
+        if owner:
+            claims[conv].add(owner)
     for model in CONVERSATION_MODELS:
         for conv, cust in session.execute(select(model.conversation_id, model.customer_id).where(
                 _in(model.conversation_id, conversations), model.customer_id.isnot(None))):
@@ -246,11 +247,11 @@ def find_conversations(session: Session, customer_id: str, identity: Optional[Id
     tracked, typed = _tracker_search(tracker_engine, customer_id, identity)
     identified |= tracked
     mentioned |= typed
-    identified.discard(None)
-    mentioned = {c for c in mentioned if c} - identified
-    claims = _claimed(session, tracker_engine, mentioned)
-    others = {c for c in mentioned if claims[c] - {customer_id}}
-    return identified | (mentioned - others), others
+    known: Set[str] = {c for c in identified if c}
+    unclaimed: Set[str] = {c for c in mentioned if c} - known
+    claims = _claimed(session, tracker_engine, unclaimed)
+    others = {c for c in unclaimed if claims[c] - {customer_id}}
+    return known | (unclaimed - others), others
 
 
 def conversations_of(session: Session, customer_id: str, identity: Optional[Identity] = None,
@@ -360,20 +361,20 @@ def _erase_outbox(session: Session, customer_id: str, identity: Identity, number
     """Redact the customer's messages and the staff alerts about them. Returns the message
     ids (as they were) of the messages to the customer and of those to staff, and how many
     rows changed."""
-    O = m.OutboxMessage
+    Out = m.OutboxMessage
     sub_ids = set(session.scalars(select(m.Subscription.id).where(m.Subscription.customer_id == customer_id)))
     att_ids = set(session.scalars(select(m.Attendance.id).where(m.Attendance.customer_id == customer_id)))
     to_customer = [
-        _in(O.ticket_number, numbers),
-        O.key.like(f"contact:{like_escape(customer_id)}:%", escape="!"),
-        _in(O.key, {f"certificate:{a}" for a in att_ids} | {f"otp:{o}" for o in otp_ids}),
-        *[O.key.like(f"renewal:{s}:%", escape="!") for s in sub_ids],
+        _in(Out.ticket_number, numbers),
+        Out.key.like(f"contact:{like_escape(customer_id)}:%", escape="!"),
+        _in(Out.key, {f"certificate:{a}" for a in att_ids} | {f"otp:{o}" for o in otp_ids}),
+        *[Out.key.like(f"renewal:{s}:%", escape="!") for s in sub_ids],
     ]
-    about = [O.key.like(f"alert:{a}:%", escape="!") for a in alert_ids]
-    rows = {r.id: r for r in session.scalars(select(O).where(or_(*to_customer, *about)))}
+    about = [Out.key.like(f"alert:{a}:%", escape="!") for a in alert_ids]
+    rows = {r.id: r for r in session.scalars(select(Out).where(or_(*to_customer, *about)))}
     if identity.has_strong:
-        cond = like_any([O.recipient, O.key, O.message_id], identity.like_patterns(names=False))
-        for r in session.scalars(select(O).where(cond)):
+        cond = like_any([Out.recipient, Out.key, Out.message_id], identity.like_patterns(names=False))
+        for r in session.scalars(select(Out).where(cond)):
             if any(identity.contains(v, names=False) for v in (r.recipient, r.key, r.message_id)):
                 rows[r.id] = r
     customer_mids: Set[str] = set()

@@ -34,7 +34,7 @@ def _parse_hours(spec: str) -> Dict[int, Optional[Tuple[time, time]]]:
         start, end = (time.fromisoformat(h) for h in hours.split("-"))
         if "-" in day_spec:
             first, last = (days.index(d) for d in day_spec.split("-"))
-            selected = range(first, last + 1)
+            selected = list(range(first, last + 1))
         else:
             selected = [days.index(day_spec)]
         for d in selected:
@@ -133,6 +133,9 @@ class Settings:
     customer_token_ttl_minutes: int = 720
     local_mode: bool = False
     redis_url: Optional[str] = None
+    # RabbitMQ (NUMI_AMQP_URL, amqp://user:password@host:port/vhost): set, Rasa publishes its events
+    # there (config/endpoints.cluster.yml) and the alerts worker consumes them (numi/alerts/consumer.py).
+    amqp_url: Optional[str] = field(default=None, repr=False)  # holds a password: kept out of repr()
     # The Rasa process (numi/rasa_patches): its tracker store, how long it waits for a custom
     # action, and the conversation lock's configured lifetime (raised to cover the actions).
     tracker_url: str = f"sqlite:///{ROOT / 'var' / 'tracker.db'}"
@@ -192,6 +195,7 @@ class Settings:
             customer_token_ttl_minutes=int(env.get("NUMI_CUSTOMER_TOKEN_TTL_MINUTES", "720")),
             local_mode=_flag(env, "NUMI_LOCAL"),
             redis_url=env.get("NUMI_REDIS_URL") or None,
+            amqp_url=env.get("NUMI_AMQP_URL") or None,
             tracker_url=env.get("NUMI_TRACKER_URL") or f"sqlite:///{ROOT / 'var' / 'tracker.db'}",
             action_timeout=float(env.get("NUMI_ACTION_TIMEOUT", "10")),
             lock_lifetime=float(env.get("NUMI_LOCK_LIFETIME", "60")),

@@ -9,12 +9,10 @@ from typing import Dict, Iterator, List, Set, Tuple
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("numi", "actions")
 
-# Function-level imports of numi modules that are deliberate, each with its reason.
-DELIBERATE: Dict[Tuple[str, str], str] = {
-    # The Rasa NLU component is loaded inside Rasa's graph: it imports numi's clock only when it
-    # first parses, so that loading the model does not pull in numi's settings.
-    ("numi.nlu.components", "numi.clock"): "Rasa component, imported by Rasa's graph loader",
-}
+# Function-level imports of numi modules that are deliberate, each with its reason, as
+# ("numi.importer", "numi.imported"): "why". There is none today: every dependency is visible
+# at the top of its module.
+DELIBERATE: Dict[Tuple[str, str], str] = {}
 
 
 def modules() -> Dict[str, Path]:

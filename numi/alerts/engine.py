@@ -58,7 +58,8 @@ def ruleset(settings) -> rules_mod.RuleSet:
     return _ruleset(str(path), path.stat().st_mtime)
 
 
-def facts_of(sig: signals.MessageSignals, customer: Optional[m.Customer], churn_risk: Optional[float]) -> Dict[str, Any]:
+def facts_of(sig: signals.MessageSignals, customer: Optional[m.Customer],
+             churn_risk: Optional[float]) -> Dict[str, Any]:
     return {
         "intent": sig.intent, "scenario": sig.scenario, "mode": sig.mode,
         "emotion": sig.emotion.label, "polarity": sig.emotion.polarity, "intensity": sig.emotion.intensity,
@@ -225,7 +226,7 @@ def _fire(session: Session, settings, rs: rules_mod.RuleSet, rule: rules_mod.Rul
     return alert
 
 
-def _recent_emails(session: Session, recipient: str, since: datetime) -> int:
+def _recent_emails(session: Session, recipient: Optional[str], since: datetime) -> int:
     return session.scalar(select(func.count()).select_from(m.OutboxMessage).where(
         m.OutboxMessage.kind == "alert", m.OutboxMessage.channel == "email",
         m.OutboxMessage.recipient == recipient, m.OutboxMessage.created_at >= since)) or 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, List, Mapping, Optional, Sequence, Set, Tuple
 
 import yaml
 
@@ -112,14 +112,15 @@ def parse(raw: Mapping[str, Any], themes: Sequence[str], where: str = "rules.yml
         if unknown:
             raise RuleError(f"{where}: périmètre {pid} : destinataires inconnus {unknown}")
         perimeters[pid] = tuple(ids)
-    rules, seen = [], set()
+    rules: List[Rule] = []
+    seen: Set[str] = set()
     for i, spec in enumerate(raw.get("rules") or []):
         at = f"{where}: règle {spec.get('id', i) if isinstance(spec, dict) else i}"
         if not isinstance(spec, dict):
             raise RuleError(f"{at}: une règle est un dictionnaire")
-        unknown = set(spec) - RULE_KEYS
-        if unknown:
-            raise RuleError(f"{at}: clés inconnues {sorted(unknown)}")
+        unknown_keys = set(spec) - RULE_KEYS
+        if unknown_keys:
+            raise RuleError(f"{at}: clés inconnues {sorted(unknown_keys)}")
         if not spec.get("id") or spec["id"] in seen:
             raise RuleError(f"{at}: « id » manquant ou en double")
         seen.add(spec["id"])

@@ -27,7 +27,7 @@ from sqlalchemy.orm import declarative_base, relationship
 
 from numi.vocab import REMINDER_KINDS
 
-Base = declarative_base()
+Base: Any = declarative_base()  # SQLAlchemy 1.4 has no typed declarative base
 
 
 def ticket_ref(number: int) -> str:

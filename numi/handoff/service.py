@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from numi import access
 from numi.db import models as m
 from numi.tickets import service as tickets
-from numi.vocab import PRIORITIES
+from numi.vocab import PRIORITIES, SEES_ALL
 from numi.tickets.lifecycle import Transition, allowed
 
 
@@ -54,7 +54,8 @@ def handoff_json(h: m.Handoff, now: datetime) -> Dict[str, Any]:
     }
 
 
-def record_message(session: Session, handoff_id: int, sender: str, text: str, author: Optional[str], now: datetime) -> None:
+def record_message(session: Session, handoff_id: int, sender: str, text: str, author: Optional[str],
+                   now: datetime) -> None:
     session.add(m.HandoffMessage(handoff_id=handoff_id, sender=sender, author=author, text=text[:4000], at=now))
 
 
@@ -87,7 +88,7 @@ def end(session: Session, handoff: m.Handoff, staff: dict, now: datetime, close_
     """Hand the conversation back to the bot, or close it (and its ticket)."""
     if handoff.status not in ("waiting", "claimed"):
         raise HandoffError(f"déjà {handoff.status}")
-    if handoff.status == "claimed" and handoff.claimed_by != staff["name"] and staff["role"] not in ("supervisor", "admin"):
+    if handoff.status == "claimed" and handoff.claimed_by != staff["name"] and staff["role"] not in SEES_ALL:
         raise HandoffError("conversation tenue par un autre conseiller", 403)
     ticket = session.get(m.Ticket, handoff.ticket_number) if handoff.ticket_number else None
     actor = f"{staff['role']}:{staff['name']}"

@@ -28,7 +28,9 @@ from rasa.shared.nlu.constants import ENTITIES, INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from numi.clock import to_local, utcnow
 from numi.nlu import dates
+from numi.settings import DEFAULT_TIMEZONE
 
 DIGIT = re.compile(r"\d")
 ELISION = re.compile(r"^((?:qu|[jlmntsdc]))['’]([^\W\d_].*)$", re.IGNORECASE | re.UNICODE)
@@ -192,7 +194,7 @@ class FrenchDateExtractor(GraphComponent, EntityExtractorMixin):  # type: ignore
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        return {"timezone": "Europe/Paris"}
+        return {"timezone": DEFAULT_TIMEZONE}
 
     def __init__(self, config: Dict[Text, Any]) -> None:
         self.config = config
@@ -206,8 +208,6 @@ class FrenchDateExtractor(GraphComponent, EntityExtractorMixin):  # type: ignore
         raise NotImplementedError
 
     def _now(self) -> datetime:
-        from numi.clock import to_local, utcnow
-
         return to_local(utcnow(), self.config["timezone"]).replace(tzinfo=None)
 
     def process(self, messages: List[Message]) -> List[Message]:

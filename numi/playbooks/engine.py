@@ -163,7 +163,7 @@ class Walker:
             state["pending"] = None
             held = state.pop("also", None) or {}
             if msg.intent in AFFIRM or self._matches_label(msg, self._sys_label("also_yes")):
-                other_id = held.get("id")
+                other_id = str(held.get("id") or "")
                 if other_id in self.lib and other_id not in state["queue"]:
                     state["queue"].append(other_id)
                     self._system("queued", state, title=self.lib[other_id].title)
@@ -187,7 +187,8 @@ class Walker:
         free_text = bool(step.collect and step.collect.type == "text")
         confident = msg.confidence >= INTERRUPT_CONFIDENCE
 
-        if step.collect and step.collect.type in values.STRUCTURED and values.extract(step.collect, msg, self.effects.local_now()) is not None:
+        if (step.collect and step.collect.type in values.STRUCTURED
+                and values.extract(step.collect, msg, self.effects.local_now()) is not None):
             # « paul@example.fr » typed when the step asks for an address is the answer, even
             # if the classifier read « au revoir » in it
             self._answer(state, step, msg)
@@ -340,9 +341,10 @@ class Walker:
             value = values.extract(step.collect, msg, self.effects.local_now())
             if step.collect.optional and (msg.intent in DENY or values.is_refusal(msg.text)):
                 value = ""  # « non », « rien », « pas maintenant »: nothing to record
-            if value is None and self._escapes(step, msg):
+            escape = step.collect.escape
+            if value is None and escape is not None and self._escapes(step, msg):
                 frame["misses"] = 0
-                self._enter(state, step.collect.escape.next)
+                self._enter(state, escape.next)
                 return
             if value is None:
                 self._miss(state, pb, step, frame)
@@ -391,9 +393,9 @@ class Walker:
         for ch in step.choices:
             if msg.intent in ch.intents and msg.confidence >= 0.4:
                 return ch
-        ch = _by_keywords(step, text)
-        if ch is not None:
-            return ch
+        by_keywords = _by_keywords(step, text)
+        if by_keywords is not None:
+            return by_keywords
         if text.isdigit() and 1 <= int(text) <= len(step.choices):
             return step.choices[int(text) - 1]
         return None

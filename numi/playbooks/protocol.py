@@ -4,7 +4,7 @@ the database, the mail or the humans; numi.playbooks.effects implements this pro
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Dict, Mapping
+from typing import Any, Dict, Mapping, Protocol
 
 from numi.playbooks.model import Playbook
 
@@ -15,17 +15,16 @@ class EffectUnavailable(RuntimeError):
     rather than going on as if the effect had happened."""
 
 
-class EffectRunner:
-    """What the engine needs from the outside world (database, mail, handoff)."""
+class EffectRunner(Protocol):
+    """What the engine needs from the outside world (database, mail, handoff).
+    numi.playbooks.effects.EffectEnv is the one implementation."""
 
     def run(self, name: str, params: Mapping[str, Any], frame: Dict[str, Any],
-            playbook: Playbook, scope: Mapping[str, Any]) -> Dict[str, Any]:  # pragma: no cover
-        raise NotImplementedError
+            playbook: Playbook, scope: Mapping[str, Any]) -> Dict[str, Any]:
+        """Run the named effect; the names it adds to `slots`."""
 
-    def scope(self, frame: Dict[str, Any], playbook: Playbook) -> Dict[str, Any]:  # pragma: no cover
+    def scope(self, frame: Dict[str, Any], playbook: Playbook) -> Dict[str, Any]:
         """Template variables other than `slots`: customer, ticket, agent, now."""
-        raise NotImplementedError
 
-    def local_now(self) -> datetime:  # pragma: no cover
+    def local_now(self) -> datetime:
         """Now, naive, in the local time zone (Settings.timezone): what « demain » is read against."""
-        raise NotImplementedError

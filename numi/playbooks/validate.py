@@ -85,15 +85,17 @@ def _used_names(source: str, where: str) -> tuple:
     names = find_undeclared_variables(ast)
     slots: Set[str] = set()
     for node in ast.find_all((nodes.Getattr, nodes.Getitem)):
-        if isinstance(node.node, nodes.Name) and node.node.name == "slots":
-            if isinstance(node, nodes.Getattr):
-                if node.attr == "get":  # slots.get("x"): may be absent, by design
-                    continue
-                slots.add(node.attr)
-            elif isinstance(node.arg, nodes.Const):
-                slots.add(str(node.arg.value))
-            else:
-                raise PlaybookError(f"{where}: accès dynamique à « slots » interdit")
+        if not (isinstance(node, (nodes.Getattr, nodes.Getitem))
+                and isinstance(node.node, nodes.Name) and node.node.name == "slots"):
+            continue
+        if isinstance(node, nodes.Getattr):
+            if node.attr == "get":  # slots.get("x"): may be absent, by design
+                continue
+            slots.add(node.attr)
+        elif isinstance(node.arg, nodes.Const):
+            slots.add(str(node.arg.value))
+        else:
+            raise PlaybookError(f"{where}: accès dynamique à « slots » interdit")
     return names, slots
 
 
@@ -144,7 +146,7 @@ def available_before(pb: Playbook) -> Dict[str, FrozenSet[str]]:
     changed = True
     while changed:
         changed = False
-        for sid, step in pb.steps.items():
+        for sid in pb.steps:
             incoming = [avail[p] | produced(pb.steps[p]) for p in preds[sid]]
             if sid in starts:
                 incoming.append(set(initial))
@@ -187,7 +189,8 @@ def validate_playbook(pb: Playbook, intents: Optional[Iterable[str]] = None) -> 
                 if bad:
                     raise PlaybookError(f"{pb.where(step.id)}: intent(s) inconnu(s) {bad} dans le choix « {ch.label} »")
         if step.prefill == "value" and step.collect and step.collect.type not in values.PREFILLABLE:
-            raise PlaybookError(f"{pb.where(step.id)}: « prefill: true » ne remplit pas une collecte « {step.collect.type} » "
+            raise PlaybookError(f"{pb.where(step.id)}: « prefill: true » ne remplit pas une collecte "
+                                f"« {step.collect.type} » "
                                 f"(types possibles : {sorted(values.PREFILLABLE)})")
         if step.collect and step.collect.escape and known_intents is not None:
             bad = [i for i in step.collect.escape.intents if i not in known_intents]

@@ -128,7 +128,8 @@ NAMED = {
     "since": re.compile(r"(?i)\b(depuis (?:[\w'’]+ ){0,2}?(?:matin|soir|midi|nuit|hier|semaine|mois|jours?|heures?|"
                         r"minutes?|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche|"
                         r"\d{1,2}(?:/\d{1,2})?(?: (?:jours?|heures?|semaines?|mois|minutes?))?)"
-                        r"(?: (?:vers )?\d{1,2} ?h\d{0,2})?|ce matin(?: vers \d{1,2} ?h)?|cet apr[eè]s-midi|ce soir|cette nuit|"
+                        r"(?: (?:vers )?\d{1,2} ?h\d{0,2})?|ce matin(?: vers \d{1,2} ?h)?|"
+                        r"cet apr[eè]s-midi|ce soir|cette nuit|"
                         r"hier(?: soir| matin)?|aujourd'hui|avant-hier|la semaine derni[eè]re|tout à l'heure)"),
     "device": re.compile(r"(?i)\b(chrome|firefox|safari|edge|opera|iphone(?: \d+)?|ipad|android|samsung(?: galaxy)?|"
                          r"windows(?: \d+)?|mac(?:book)?|linux|pc(?: portable| fixe)?|ordinateur(?: portable)?|"

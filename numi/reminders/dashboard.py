@@ -61,7 +61,8 @@ def _item(session: Session, ticket: m.Ticket, action: Optional[engine.PlannedAct
 def daily_list(session: Session, today: date, tz: str, policy: Optional[Policy] = None) -> Dict[str, Any]:
     """What the hotliner has to do today (urgent ones before 15h), this week, and the total waiting."""
     policy = policy or load_default()
-    urgent, todo = [], []
+    urgent: List[Dict[str, Any]] = []
+    todo: List[Dict[str, Any]] = []
     for ticket in engine.due_tickets(session, today):
         action = engine.plan_ticket(session, policy, ticket, today, tz)
         if action is None:

@@ -130,7 +130,8 @@ def _send_time(settings, now: datetime, window) -> Optional[datetime]:
     return to_utc_naive(opening, settings.timezone)
 
 
-def context(session: Session, ticket: m.Ticket, today: date, tz: str, phone_line: Optional[str] = None) -> Dict[str, Any]:
+def context(session: Session, ticket: m.Ticket, today: date, tz: str,
+            phone_line: Optional[str] = None) -> Dict[str, Any]:
     customer = session.get(m.Customer, ticket.customer_id) if ticket.customer_id else None
     done = done_steps(session, ticket)
     waiting_day = local_date(ticket.waiting_since, tz)
@@ -178,7 +179,8 @@ def execute(session: Session, settings, policy: Policy, ticket: m.Ticket, action
     actor = "système:relances"
     if action.kind == "call" and action.channel == "call":
         subject, body = outbox.render_mail("reminder_call", ctx)
-        row = outbox.enqueue(session, key=key, kind="call", channel="call", recipient=customer.phone if customer else None,
+        row = outbox.enqueue(session, key=key, kind="call", channel="call",
+                             recipient=customer.phone if customer else None,
                              subject=subject, body=body, ticket_number=ticket.number, due_on=today, now=now)
         if row is None:
             return False
@@ -231,7 +233,7 @@ def run(sessions: sessionmaker, settings, today: date, dry_run: bool = False, no
             with sessions() as s, s.begin():
                 ticket = tickets.get_by_ref(s, action.ticket_id)
                 again = plan_ticket(s, policy, ticket, today, settings.timezone) if ticket else None
-                if again is None or again != action:
+                if ticket is None or again is None or again != action:
                     continue  # another run did it meanwhile
                 if execute(s, settings, policy, ticket, action, today, now):
                     done.append(action)

@@ -152,7 +152,8 @@ def _steps(raw: object, where: str) -> Tuple[Step, ...]:
 
 def load(path: Path = DEFAULT_PATH) -> Policy:
     raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    timelines = {name: _steps(steps, f"{path}: timelines.{name}") for name, steps in (raw.get("timelines") or {}).items()}
+    timelines = {name: _steps(steps, f"{path}: timelines.{name}")
+                 for name, steps in (raw.get("timelines") or {}).items()}
     for required in ("urgent", "high", "normal", "default"):
         if required not in timelines:
             raise PolicyError(f"{path}: timelines.{required} manquant")

@@ -146,7 +146,7 @@ def transition(
         ticket.waiting_since = now
         if waiting_for:
             ticket.waiting_for = waiting_for
-        ticket.next_reminder_due = policy.load_default().first_due(ticket, tz)
+        ticket.next_reminder_due = policy.load_default().first_due(ticket, tz or "")  # tz checked above
     else:
         ticket.waiting_since = None
         ticket.next_reminder_due = None

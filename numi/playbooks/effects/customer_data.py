@@ -12,7 +12,8 @@ from numi.clock import datetime_fr, to_local
 from numi.db import models as m
 from numi.nlu.dates import month_range
 from numi.playbooks.effects.env import EffectEnv
-from numi.playbooks.effects.registry import effect
+from numi.playbooks.effects.registry import Frame, Params, effect
+from numi.playbooks.model import Playbook
 from numi.reminders import outbox
 from numi.text import words
 from numi.tickets import service
@@ -21,7 +22,7 @@ MAX_INVOICES = 12  # a year of monthly invoices in one answer
 
 
 @effect("find_invoices", params=("period",), outputs=("invoices", "invoice_found"))
-def find_invoices(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
+def find_invoices(env: EffectEnv, params: Params, frame: Frame, pb: Playbook) -> Dict[str, Any]:
     """The identified customer's invoices, for the period named if any (« mars », « de janvier
     à mars », « l'année 2024 », « toutes »: numi.nlu.dates.month_range), the latest first."""
     if not env.customer_id:
@@ -37,7 +38,7 @@ def find_invoices(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
 
 
 @effect("send_invoices", outputs=("invoice_sent",))
-def send_invoices(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
+def send_invoices(env: EffectEnv, params: Params, frame: Frame, pb: Playbook) -> Dict[str, Any]:
     """Send the invoices found to the address on file, and only there."""
     customer = env.customer()
     invoices = frame["slots"].get("invoices") or []
@@ -50,7 +51,7 @@ def send_invoices(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
 
 
 @effect("match_workshops", params=("need",), outputs=("workshops", "workshop_found"))
-def match_workshops(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
+def match_workshops(env: EffectEnv, params: Params, frame: Frame, pb: Playbook) -> Dict[str, Any]:
     """Upcoming workshops matching the customer's need (keywords, topic, title)."""
     need = set(words(str(params.get("need") or "")))
     upcoming = list(env.session.scalars(select(m.Workshop).where(m.Workshop.starts_at >= env.now)
@@ -59,15 +60,17 @@ def match_workshops(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
     for w in upcoming:
         score = len(need & set(words(" ".join([w.title, w.topic, *(w.keywords or [])]))))
         scored.append((score, w))
-    best = [w for s, w in sorted(scored, key=lambda x: (-x[0], x[1].starts_at)) if s > 0][:3] or [w for _, w in scored[:3]]
+    ranked = sorted(scored, key=lambda x: (-x[0], x[1].starts_at))
+    best = [w for s, w in ranked if s > 0][:3] or [w for _, w in scored[:3]]
     tz = env.settings.timezone
     listing = [{"id": w.id, "title": w.title, "when": datetime_fr(to_local(w.starts_at, tz).replace(tzinfo=None)),
                 "level": w.level} for w in best]
     return {"workshops": listing, "workshop_found": bool(listing)}
 
 
-@effect("register_workshop", params=("choice",), required=("choice",), outputs=("workshop_registered", "workshop_title"))
-def register_workshop(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
+@effect("register_workshop", params=("choice",), required=("choice",),
+        outputs=("workshop_registered", "workshop_title"))
+def register_workshop(env: EffectEnv, params: Params, frame: Frame, pb: Playbook) -> Dict[str, Any]:
     """Register the customer's interest in the chosen workshop (by number or title)."""
     listing = frame["slots"].get("workshops") or []
     choice = str(params["choice"]).strip()
@@ -91,12 +94,13 @@ def register_workshop(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
 
 @effect("check_attendance", params=("workshop",), required=("workshop",),
         outputs=("attended", "attended_title"))
-def check_attendance(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
+def check_attendance(env: EffectEnv, params: Params, frame: Frame, pb: Playbook) -> Dict[str, Any]:
     """Did the identified customer attend the named workshop?"""
     if not env.customer_id:
         return {"attended": False, "attended_title": ""}
     named = set(words(str(params["workshop"]))) - {"l", "le", "la", "de", "du", "atelier", "d"}
-    rows = env.session.execute(select(m.Attendance, m.Workshop).join(m.Workshop, m.Workshop.id == m.Attendance.workshop_id)
+    rows = env.session.execute(select(m.Attendance, m.Workshop)
+                               .join(m.Workshop, m.Workshop.id == m.Attendance.workshop_id)
                                .where(m.Attendance.customer_id == env.customer_id)).all()
     for att, w in rows:
         text = set(words(" ".join([w.title, w.topic, *(w.keywords or [])])))
@@ -107,7 +111,7 @@ def check_attendance(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
 
 
 @effect("issue_certificate", outputs=("certificate_sent",))
-def issue_certificate(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
+def issue_certificate(env: EffectEnv, params: Params, frame: Frame, pb: Playbook) -> Dict[str, Any]:
     """Send the attendance certificate (only after check_attendance succeeded)."""
     att_id = frame["slots"].get("_attendance_id")
     customer = env.customer()
@@ -123,7 +127,7 @@ def issue_certificate(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
 
 
 @effect("update_contact", params=("field", "value"), required=("field", "value"), outputs=("contact_updated",))
-def update_contact(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
+def update_contact(env: EffectEnv, params: Params, frame: Frame, pb: Playbook) -> Dict[str, Any]:
     """Change e-mail, phone or address; confirm on the old and the new contact."""
     customer = env.customer()
     field_name = {"email": "email", "phone": "phone", "telephone": "phone", "address": "address",
@@ -146,7 +150,7 @@ def update_contact(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
 
 
 @effect("schedule_erasure", outputs=("erasure_date",))
-def schedule_erasure(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
+def schedule_erasure(env: EffectEnv, params: Params, frame: Frame, pb: Playbook) -> Dict[str, Any]:
     """Schedule the GDPR erasure (done within one month, RGPD art. 12)."""
     ticket = env.require_ticket(frame, pb)
     due = (env.local_now() + timedelta(days=30)).date()
@@ -159,7 +163,7 @@ def schedule_erasure(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
 
 
 @effect("renewal_outcome", params=("outcome",), required=("outcome",))
-def renewal_outcome(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
+def renewal_outcome(env: EffectEnv, params: Params, frame: Frame, pb: Playbook) -> Dict[str, Any]:
     """Record the renewal outcome: renewed, declined or undecided."""
     sub = env.subscription(frame)
     if sub is not None and params["outcome"] in ("renewed", "declined", "undecided"):
@@ -168,7 +172,7 @@ def renewal_outcome(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
 
 
 @effect("customer_profile", outputs=("is_regular", "is_satisfied", "segment"))
-def customer_profile(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
+def customer_profile(env: EffectEnv, params: Params, frame: Frame, pb: Playbook) -> Dict[str, Any]:
     """Whether the customer is a satisfied regular (upsell only for them)."""
     c = env.customer()
     if c is None:

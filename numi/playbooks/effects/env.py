@@ -166,12 +166,14 @@ class EffectEnv:
     def subscription(self, frame: Mapping[str, Any]) -> Optional[m.Subscription]:
         sid = frame.get("slots", {}).get("subscription_id")
         if sid:
-            return self.session.get(m.Subscription, int(sid))
+            found: Optional[m.Subscription] = self.session.get(m.Subscription, int(sid))
+            return found
         if not self.customer_id:
             return None
-        return self.session.scalars(
+        latest: Optional[m.Subscription] = self.session.scalars(
             select(m.Subscription).where(m.Subscription.customer_id == self.customer_id)
             .order_by(m.Subscription.expires_on.desc())).first()
+        return latest
 
     def require_ticket(self, frame: Dict[str, Any], playbook: Playbook) -> m.Ticket:
         ticket = self.ticket(frame)

@@ -10,13 +10,13 @@ from numi.clock import datetime_fr
 from numi.db import models as m
 from numi.handoff import service as handoff_service
 from numi.playbooks.effects.env import EffectEnv
-from numi.playbooks.effects.registry import effect
+from numi.playbooks.effects.registry import Frame, Params, effect
 from numi.playbooks.model import Playbook
 from numi.reminders import callbacks
 
 @effect("handoff", params=("queue", "reason"), required=("queue",),
         outputs=("handoff_open", "handoff_who", "handoff_when", "handoff_message", "@ticket", "ticket_id"))
-def handoff(env: EffectEnv, params: Dict[str, Any], frame: Dict[str, Any], pb: Playbook) -> Dict[str, Any]:
+def handoff(env: EffectEnv, params: Params, frame: Frame, pb: Playbook) -> Dict[str, Any]:
     """Hand the conversation to a human queue with a full packet; say who and when, true to the hours."""
     ticket = env.require_ticket(frame, pb)
     queue, reason = params["queue"], params.get("reason") or pb.title
@@ -58,7 +58,7 @@ def _announcement(env: EffectEnv, queued: m.Handoff) -> Dict[str, Any]:
 
 @effect("schedule_callback", params=("when", "subject", "phone"), required=("when", "subject"),
         outputs=("callback_ok", "callback_when", "callback_alternatives", "callback_phone"))
-def schedule_callback(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
+def schedule_callback(env: EffectEnv, params: Params, frame: Frame, pb: Playbook) -> Dict[str, Any]:
     """Book a call-back slot within opening hours, or propose the next free slots."""
     booked = callbacks.book(env, frame, pb, when=params["when"], subject=params["subject"],
                             phone=params.get("phone"))
@@ -66,7 +66,7 @@ def schedule_callback(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
 
 
 @effect("alert", params=("rule", "note"), required=("rule",))
-def raise_alert(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
+def raise_alert(env: EffectEnv, params: Params, frame: Frame, pb: Playbook) -> Dict[str, Any]:
     """Raise a named alert (rules of seed 002) with the conversation's context."""
     alerts.raise_from_playbook(env, frame, pb, rule=params["rule"], note=params.get("note", ""))
     return {}

@@ -10,7 +10,8 @@ from sqlalchemy import select
 
 from numi.db import models as m
 from numi.playbooks.effects.env import EffectEnv
-from numi.playbooks.effects.registry import effect
+from numi.playbooks.effects.registry import Frame, Params, effect
+from numi.playbooks.model import Playbook
 from numi.reminders import outbox
 
 def _hash(code: str) -> str:
@@ -18,7 +19,7 @@ def _hash(code: str) -> str:
 
 
 @effect("check_identity", outputs=("identity_verified",))
-def check_identity(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
+def check_identity(env: EffectEnv, params: Params, frame: Frame, pb: Playbook) -> Dict[str, Any]:
     """Whether this conversation's customer is already identified (signed token or code)."""
     return {"identity_verified": bool(env.customer_id)}
 
@@ -27,7 +28,7 @@ OTP_PER_WINDOW, OTP_WINDOW_MINUTES = 3, 15  # codes sent per conversation
 
 
 @effect("send_otp", params=("email",), required=("email",), outputs=("otp_sent",))
-def send_otp(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
+def send_otp(env: EffectEnv, params: Params, frame: Frame, pb: Playbook) -> Dict[str, Any]:
     """Send a one-time code to the address if it belongs to a customer (never says whether)."""
     email = str(params["email"]).strip().lower()
     recent = env.session.scalars(select(m.OtpChallenge.id).where(  # codes still valid: sent in the window
@@ -50,7 +51,7 @@ def send_otp(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
 
 
 @effect("check_otp", params=("code",), required=("code",), outputs=("identity_verified",))
-def check_otp(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
+def check_otp(env: EffectEnv, params: Params, frame: Frame, pb: Playbook) -> Dict[str, Any]:
     """Check the code; on success the conversation is bound to the customer."""
     challenge = env.session.scalars(
         select(m.OtpChallenge).where(m.OtpChallenge.conversation_id == env.conversation_id,

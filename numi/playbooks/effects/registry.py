@@ -4,7 +4,7 @@ templates may use. The effects themselves live beside this module, one module pe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping
+from typing import Any, Callable, Dict, FrozenSet, Iterable, List, Mapping, TypeVar
 
 from numi.playbooks.model import Effect, PlaybookError
 
@@ -23,13 +23,19 @@ class EffectSpec:
 
 
 REGISTRY: Dict[str, EffectSpec] = {}
+# An effect's parameters (rendered) and the walker's frame of the playbook it runs in.
+Params = Dict[str, Any]
+Frame = Dict[str, Any]
+F = TypeVar("F", bound=Callable[..., Dict[str, Any]])
 
 
 def effect(name: str, params: Iterable[str] = (), required: Iterable[str] = (),
-           outputs: Callable[[Mapping[str, Any]], Iterable[str]] | Iterable[str] = (), doc: str = ""):
-    out_fn = outputs if callable(outputs) else (lambda p, _o=tuple(outputs): _o)
+           outputs: Callable[[Mapping[str, Any]], Iterable[str]] | Iterable[str] = (),
+           doc: str = "") -> Callable[[F], F]:
+    fixed = () if callable(outputs) else tuple(outputs)
+    out_fn: Callable[[Mapping[str, Any]], Iterable[str]] = outputs if callable(outputs) else (lambda p: fixed)
 
-    def wrap(fn):
+    def wrap(fn: F) -> F:
         REGISTRY[name] = EffectSpec(name, fn, frozenset(params) | frozenset(required),
                                     frozenset(required), out_fn, doc or (fn.__doc__ or "").strip())
         return fn

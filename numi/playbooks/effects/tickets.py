@@ -4,12 +4,13 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from numi.playbooks.effects.env import EffectEnv
-from numi.playbooks.effects.registry import effect
+from numi.playbooks.effects.registry import Frame, Params, effect
+from numi.playbooks.model import Playbook
 from numi.tickets import service
 from numi.tickets.lifecycle import Transition
 
 @effect("open_ticket", params=("subject", "priority", "queue"), outputs=("@ticket", "ticket_id"))
-def open_ticket(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
+def open_ticket(env: EffectEnv, params: Params, frame: Frame, pb: Playbook) -> Dict[str, Any]:
     """Open a ticket for this scenario (priority from the playbook unless given)."""
     existing = env.ticket(frame)
     if existing is not None and existing.scenario == pb.id:
@@ -20,7 +21,7 @@ def open_ticket(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
 
 @effect("update_ticket", params=("status", "waiting_reason", "waiting_for", "note", "close_reason",
                                  "priority", "queue"), outputs=("@ticket", "ticket_id"))
-def update_ticket(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
+def update_ticket(env: EffectEnv, params: Params, frame: Frame, pb: Playbook) -> Dict[str, Any]:
     """Change status (lifecycle-checked), priority or queue; note what happened."""
     ticket = env.require_ticket(frame, pb)
     if params.get("priority") and params["priority"] != ticket.priority:
@@ -41,7 +42,7 @@ def update_ticket(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
 
 
 @effect("record", params=("field", "value"), required=("field", "value"), outputs=("@ticket", "ticket_id"))
-def record_on_ticket(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
+def record_on_ticket(env: EffectEnv, params: Params, frame: Frame, pb: Playbook) -> Dict[str, Any]:
     """Store a value on the ticket (e.g. the customer's words, verbatim)."""
     ticket = env.require_ticket(frame, pb)
     data = dict(ticket.data or {})
@@ -53,7 +54,7 @@ def record_on_ticket(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
 
 
 @effect("customer_replied", params=("outcome",), outputs=("@ticket", "ticket_id", "reply_outcome"))
-def customer_replied(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
+def customer_replied(env: EffectEnv, params: Params, frame: Frame, pb: Playbook) -> Dict[str, Any]:
     """The customer answered a reminder: stop the clock (or reopen), note the outcome."""
     ticket = env.require_ticket(frame, pb)
     service.customer_replied(env.session, ticket, actor="client", now=env.now)
@@ -64,7 +65,7 @@ def customer_replied(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
 
 
 @effect("find_ticket", params=("ref",), required=("ref",), outputs=("ticket_found", "@ticket", "ticket_id"))
-def find_ticket(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
+def find_ticket(env: EffectEnv, params: Params, frame: Frame, pb: Playbook) -> Dict[str, Any]:
     """Look up the customer's own ticket; someone else's looks exactly like a missing one."""
     ticket = service.find_own_ticket(env.session, params["ref"], env.customer_id)
     if ticket is None:
@@ -74,7 +75,7 @@ def find_ticket(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
 
 
 @effect("list_tickets", outputs=("tickets", "tickets_count"))
-def list_tickets(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
+def list_tickets(env: EffectEnv, params: Params, frame: Frame, pb: Playbook) -> Dict[str, Any]:
     """The identified customer's open (or recently closed) tickets."""
     if not env.customer_id:
         return {"tickets": [], "tickets_count": 0}
@@ -84,7 +85,7 @@ def list_tickets(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
 
 
 @effect("risk_task", params=("analysis", "quotes", "plan"), required=("analysis",), outputs=("@ticket", "ticket_id"))
-def risk_task(env: EffectEnv, params, frame, pb) -> Dict[str, Any]:
+def risk_task(env: EffectEnv, params: Params, frame: Frame, pb: Playbook) -> Dict[str, Any]:
     """Open the « CSM - Risque » task of 004 with quotes, analysis and action plan."""
     ticket = env.require_ticket(frame, pb)
     data = dict(ticket.data or {})
