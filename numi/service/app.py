@@ -4,6 +4,7 @@
 Resources open in startup listeners; one database session per request."""
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import os
@@ -120,16 +121,14 @@ def create_app(settings: Optional[Settings] = None, name: str = "numi", with_act
         app.blueprint(blueprint)
     _per_request_sessions(app)
 
-    @app.listener("before_server_start")
-    async def open_resources(app: Sanic, _loop) -> None:
+    async def open_resources(app: Sanic, _loop: asyncio.AbstractEventLoop) -> None:
         if app.ctx.services is None:  # (an ASGI client starts the app again for every request)
             app.ctx.services = runtime.init(app.ctx.settings)
             app.ctx.owns_services = True
         if getattr(app.ctx, "limiter", None) is None:
             app.ctx.limiter = Limiter(app.ctx.settings.rate_limits, app.ctx.settings.redis_url)
 
-    @app.listener("after_server_start")
-    async def start_actions_and_workers(app: Sanic, _loop) -> None:
+    async def start_actions_and_workers(app: Sanic, _loop: asyncio.AbstractEventLoop) -> None:
         s = app.ctx.settings
         if with_actions:  # the same app on a second, private socket (the app is already started)
             app.ctx.actions_server = await app.create_server(  # listening once awaited
@@ -140,8 +139,7 @@ def create_app(settings: Optional[Settings] = None, name: str = "numi", with_act
             app.ctx.alerts_worker = subprocess.Popen([sys.executable, "-m", "numi.alerts.worker"],
                                                      preexec_fn=lambda: os.nice(10))
 
-    @app.listener("before_server_stop")
-    async def stop_workers(app: Sanic, _loop) -> None:
+    async def stop_workers(app: Sanic, _loop: asyncio.AbstractEventLoop) -> None:
         server = getattr(app.ctx, "actions_server", None)
         if server is not None:
             server.close()
@@ -153,11 +151,14 @@ def create_app(settings: Optional[Settings] = None, name: str = "numi", with_act
             except Exception:
                 worker.kill()
 
-    @app.listener("after_server_stop")
-    async def close_resources(app: Sanic, _loop) -> None:
+    async def close_resources(app: Sanic, _loop: asyncio.AbstractEventLoop) -> None:
         if getattr(app.ctx, "owns_services", False):
             runtime.close()
             app.ctx.services = None
             app.ctx.owns_services = False
 
+    app.register_listener(open_resources, "before_server_start")
+    app.register_listener(start_actions_and_workers, "after_server_start")
+    app.register_listener(stop_workers, "before_server_stop")
+    app.register_listener(close_resources, "after_server_stop")
     return app

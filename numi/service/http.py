@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 from datetime import date
 from functools import lru_cache, wraps
-from typing import Any, Awaitable, Callable, Collection, Dict, Optional, Type, TypeVar
+from typing import Any, Callable, Collection, Coroutine, Dict, Optional, Type, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -24,7 +24,7 @@ from numi.db import models as m
 from numi.settings import ROOT
 
 T = TypeVar("T", bound=BaseModel)
-Handler = Callable[..., Awaitable[response.HTTPResponse]]
+Handler = Callable[..., Coroutine[Any, Any, response.HTTPResponse]]
 
 
 # --- errors -------------------------------------------------------------------
@@ -35,7 +35,7 @@ def texts() -> Dict[str, Any]:
 
 
 def message(key: str, **values: Any) -> str:
-    return texts()["api_errors"][key].format(**values)
+    return str(texts()["api_errors"][key].format(**values))
 
 
 def error(key: str, status: int, **values: Any) -> response.HTTPResponse:

@@ -7,7 +7,7 @@ import logging
 
 from rasa_sdk.executor import ActionExecutor
 from rasa_sdk.interfaces import ActionExecutionRejection, ActionNotFoundException
-from sanic import Blueprint, response
+from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 
 from numi.reminders import outbox
@@ -44,7 +44,7 @@ async def webhook(request: Request) -> response.HTTPResponse:
     return response.json(result, status=200)
 
 
-async def _deliver(app) -> None:
+async def _deliver(app: Sanic) -> None:
     services = app.ctx.services
     try:
         await asyncio.get_running_loop().run_in_executor(None, outbox.flush, services.sessions, services.mailer)

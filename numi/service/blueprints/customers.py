@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any, Dict
 
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -24,7 +25,7 @@ CUSTOMER_FIELDS = ("first_name", "last_name", "email", "phone", "segment", "peri
                    "recommendation")
 
 
-def customer_json(c: m.Customer) -> dict:
+def customer_json(c: m.Customer) -> Dict[str, Any]:
     return {"id": c.id, **{f: getattr(c, f) for f in CUSTOMER_FIELDS}, "created_at": m.as_iso(c.created_at)}
 
 

@@ -2,7 +2,7 @@
 Each action is told to the conversation on the Rasa server (a system event)."""
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Any, Dict, Optional, Union
 
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -21,17 +21,18 @@ from numi.vocab import DESK
 bp = Blueprint("handoffs", url_prefix="/api")
 
 
-def scoped_handoff(request: Request, handoff_id: str) -> Tuple[Optional[m.Handoff], Optional[response.HTTPResponse]]:
-    """(handoff, refusal): the handoff if it exists and its queue is the caller's."""
-    h = request.ctx.db.get(m.Handoff, int(handoff_id)) if str(handoff_id).isdigit() and len(handoff_id) < 12 else None
+def scoped_handoff(request: Request, handoff_id: str) -> Union[m.Handoff, response.HTTPResponse]:
+    """The handoff if it exists and its queue is the caller's, else the refusal (404, 403)."""
+    h: Optional[m.Handoff] = (request.ctx.db.get(m.Handoff, int(handoff_id))
+                              if str(handoff_id).isdigit() and len(handoff_id) < 12 else None)
     if h is None:
-        return None, bad("transfert introuvable", 404)
+        return bad("transfert introuvable", 404)
     if not access.queue_allowed(request.ctx.staff, h.queue):
-        return None, deny(request, "queue_out_of_scope", target=f"handoff:{h.id}")
-    return h, None
+        return deny(request, "queue_out_of_scope", target=f"handoff:{h.id}")
+    return h
 
 
-async def _tell_rasa(request: Request, conversation_id: str, event: dict) -> None:
+async def _tell_rasa(request: Request, conversation_id: str, event: Dict[str, Any]) -> None:
     settings = request.app.ctx.settings
     await RasaClient(settings.rasa_url, settings.rasa_token).system_event(conversation_id, event)
 
@@ -53,9 +54,9 @@ async def list_handoffs(request: Request) -> response.HTTPResponse:
 @bp.get("/handoffs/<handoff_id>")
 @require(DESK)
 async def get_handoff(request: Request, handoff_id: str) -> response.HTTPResponse:
-    h, refusal = scoped_handoff(request, handoff_id)
-    if refusal:
-        return refusal
+    h = scoped_handoff(request, handoff_id)
+    if isinstance(h, response.HTTPResponse):
+        return h
     audit_request(request, "allowed", target=h.customer_id or f"handoff:{h.id}", action="read_handoff_packet")
     body = handoffs.handoff_json(h, utcnow())
     body["messages"] = handoffs.messages(request.ctx.db, h.id)
@@ -65,9 +66,9 @@ async def get_handoff(request: Request, handoff_id: str) -> response.HTTPRespons
 @bp.get("/handoffs/<handoff_id>/messages")
 @require(DESK)
 async def handoff_messages(request: Request, handoff_id: str) -> response.HTTPResponse:
-    h, refusal = scoped_handoff(request, handoff_id)
-    if refusal:
-        return refusal
+    h = scoped_handoff(request, handoff_id)
+    if isinstance(h, response.HTTPResponse):
+        return h
     after = request.args.get("after", "0")
     return response.json({"status": h.status, "messages": handoffs.messages(
         request.ctx.db, h.id, int(after) if after.isdigit() and len(after) < 12 else 0)})
@@ -76,9 +77,9 @@ async def handoff_messages(request: Request, handoff_id: str) -> response.HTTPRe
 @bp.post("/handoffs/<handoff_id>/claim")
 @require(DESK)
 async def claim_handoff(request: Request, handoff_id: str) -> response.HTTPResponse:
-    h, refusal = scoped_handoff(request, handoff_id)
-    if refusal:
-        return refusal
+    h = scoped_handoff(request, handoff_id)
+    if isinstance(h, response.HTTPResponse):
+        return h
     try:
         handoffs.claim(request.ctx.db, h, request.ctx.staff, utcnow())
     except handoffs.HandoffError as exc:
@@ -92,9 +93,9 @@ async def claim_handoff(request: Request, handoff_id: str) -> response.HTTPRespo
 @require(DESK)
 async def reply_handoff(request: Request, handoff_id: str) -> response.HTTPResponse:
     body = body_of(request, schemas.AgentMessage)
-    h, refusal = scoped_handoff(request, handoff_id)
-    if refusal:
-        return refusal
+    h = scoped_handoff(request, handoff_id)
+    if isinstance(h, response.HTTPResponse):
+        return h
     staff = request.ctx.staff
     if h.status != "claimed" or (h.claimed_by != staff["name"] and not access.sees_all(staff)):
         return bad("prenez d'abord la conversation", 409)
@@ -106,9 +107,9 @@ async def reply_handoff(request: Request, handoff_id: str) -> response.HTTPRespo
 
 async def _end_handoff(request: Request, handoff_id: str, close: bool) -> response.HTTPResponse:
     body = body_of(request, schemas.HandoffEnd, optional=True)
-    h, refusal = scoped_handoff(request, handoff_id)
-    if refusal:
-        return refusal
+    h = scoped_handoff(request, handoff_id)
+    if isinstance(h, response.HTTPResponse):
+        return h
     if close and (body.close_reason is None or not body.note):
         return bad("clôturer demande « close_reason » (" + ", ".join(lifecycle.CLOSE_REASONS) + ") et « note »", 422)
     try:

@@ -2,7 +2,7 @@
 says to Rasa in agent mode, one-click ticket and escalation, the call summary."""
 from __future__ import annotations
 
-from typing import Any, Callable, Type
+from typing import Any, Callable, Dict, Tuple, Type, TypeVar, Union
 
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -15,26 +15,28 @@ from numi.service.http import bad, body_of, require
 from numi.vocab import PHONE
 
 bp = Blueprint("prompter", url_prefix="/api/prompter")
+OnCall = TypeVar("OnCall", bound=schemas.OnCall)
 
 
 def _actor(request: Request) -> str:
     return f"{request.ctx.staff['role']}:{request.ctx.staff['name']}"
 
 
-def _call(request: Request, call_id: str, schema=schemas.OnCall):
-    """(body, call token payload, error response): a request on a call, its schema and token checked."""
+def _call(request: Request, call_id: str,
+          schema: Type[OnCall]) -> Union[Tuple[OnCall, Dict[str, Any]], response.HTTPResponse]:
+    """(body, call token payload), or the refusal: a request on a call, its schema and token checked."""
     body = body_of(request, schema)
     try:
         claims = calls.check_token(call_id, body.call_token, request.ctx.staff, request.app.ctx.settings.secret)
     except calls.CallError as exc:
-        return None, None, bad(str(exc), exc.status)
-    return body, claims, None
+        return bad(str(exc), exc.status)
+    return body, claims
 
 
-def _scenario(request: Request, body) -> str:
+def _scenario(request: Request, body: Any) -> str:
     if body.scenario not in request.app.ctx.services.library:
         raise calls.CallError("« scenario » doit être un scénario connu", 422)
-    return body.scenario
+    return str(body.scenario)
 
 
 @bp.post("/calls")
@@ -52,9 +54,10 @@ async def start_call(request: Request) -> response.HTTPResponse:
 @bp.post("/calls/<call_id>/say")
 @require(PHONE)
 async def say(request: Request, call_id: str) -> response.HTTPResponse:
-    body, _claims, error = _call(request, call_id, schemas.CallerSays)
-    if error:
-        return error
+    checked = _call(request, call_id, schemas.CallerSays)
+    if isinstance(checked, response.HTTPResponse):
+        return checked
+    body = checked[0]
     text = body.text
     if not text.strip():
         return bad("« text » : ce que dit l'appelant", 422)
@@ -70,13 +73,14 @@ async def say(request: Request, call_id: str) -> response.HTTPResponse:
                           "ticket": m.ticket_json(ticket, with_history=False) if ticket else None})
 
 
-async def _on_ticket(request: Request, call_id: str, work: Callable[[Any, m.Ticket], None],
+async def _on_ticket(request: Request, call_id: str, work: Callable[[Any, m.Ticket], object],
                      schema: Type[schemas.OnCall], status: int = 200,
                      **ticket_fields: Callable[[Any], Any]) -> response.HTTPResponse:
     """The call's ticket (opened if needed), then `work(body, ticket)`; a CallError undoes it all."""
-    body, claims, error = _call(request, call_id, schema)
-    if error:
-        return error
+    checked = _call(request, call_id, schema)
+    if isinstance(checked, response.HTTPResponse):
+        return checked
+    body, claims = checked
     try:
         ticket = calls.ensure_ticket(request.ctx.db, call_id, _scenario(request, body), _actor(request),
                                      customer_id=claims.get("cust"),
@@ -106,7 +110,7 @@ async def escalate(request: Request, call_id: str) -> response.HTTPResponse:
 @bp.post("/calls/<call_id>/summary")
 @require(PHONE)
 async def summary(request: Request, call_id: str) -> response.HTTPResponse:
-    def save(body, ticket):
+    def save(body: schemas.CallSummary, ticket: m.Ticket) -> None:
         calls.save_summary(request.ctx.db, ticket, calls.clean_summary(body.dict()), _actor(request))
 
     return await _on_ticket(request, call_id, save, schemas.CallSummary)

@@ -4,7 +4,7 @@ Every read and action is checked against the caller's scope (numi/access.py)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Optional, Tuple
+from typing import Any, Dict, Optional, Union
 
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -31,14 +31,14 @@ def _dt(value: Optional[str]) -> Optional[datetime]:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00")).replace(tzinfo=None)
 
 
-def scoped_ticket(request: Request, ref: str) -> Tuple[Optional[m.Ticket], Optional[response.HTTPResponse]]:
-    """(ticket, refusal): the ticket `ref` if the caller may see it."""
+def scoped_ticket(request: Request, ref: str) -> Union[m.Ticket, response.HTTPResponse]:
+    """The ticket `ref` if the caller may see it, else the refusal (404, 403)."""
     ticket = service.get_by_ref(request.ctx.db, ref)
     if ticket is None:
-        return None, bad("ticket introuvable", 404)
+        return bad("ticket introuvable", 404)
     if not access.ticket_visible(request.ctx.db, request.ctx.staff, ticket):
-        return None, deny(request, "out_of_scope", target=ticket.ref)
-    return ticket, None
+        return deny(request, "out_of_scope", target=ticket.ref)
+    return ticket
 
 
 @bp.get("/tickets")
@@ -59,8 +59,8 @@ async def list_tickets(request: Request) -> response.HTTPResponse:
 @bp.get("/tickets/<ref>")
 @require(DESK)
 async def get_ticket(request: Request, ref: str) -> response.HTTPResponse:
-    ticket, refusal = scoped_ticket(request, ref)
-    return refusal or response.json(m.ticket_json(ticket))
+    ticket = scoped_ticket(request, ref)
+    return ticket if isinstance(ticket, response.HTTPResponse) else response.json(m.ticket_json(ticket))
 
 
 @bp.post("/tickets")
@@ -93,7 +93,7 @@ async def create_ticket(request: Request) -> response.HTTPResponse:
     return response.json(m.ticket_json(ticket), status=201)
 
 
-def _import_status(request: Request, ticket: m.Ticket, body: schemas.TicketCreate, staff: dict) -> None:
+def _import_status(request: Request, ticket: m.Ticket, body: schemas.TicketCreate, staff: Dict[str, Any]) -> None:
     """An admin imports a ticket from another helpdesk in a given state."""
     if body.status == "waiting_customer" and body.waiting_reason is None:
         raise TransitionError("une mise en attente client exige un motif d'attente")
@@ -101,7 +101,7 @@ def _import_status(request: Request, ticket: m.Ticket, body: schemas.TicketCreat
     ticket.waiting_reason = body.waiting_reason
     ticket.waiting_since = _dt(body.waiting_since) or (utcnow() if body.status == "waiting_customer" else None)
     if body.status == "waiting_customer":
-        ticket.next_reminder_due = load_default().first_due(ticket)
+        ticket.next_reminder_due = load_default().first_due(ticket, request.app.ctx.settings.timezone)
     service.record(request.ctx.db, ticket, actor=f"admin:{staff['name']}", event="imported", to_status=body.status,
                    details={"waiting_reason": ticket.waiting_reason})
 
@@ -110,9 +110,9 @@ def _import_status(request: Request, ticket: m.Ticket, body: schemas.TicketCreat
 @require(DESK)
 async def patch_ticket(request: Request, ref: str) -> response.HTTPResponse:
     body = body_of(request, schemas.TicketPatch)
-    ticket, refusal = scoped_ticket(request, ref)
-    if refusal:
-        return refusal
+    ticket = scoped_ticket(request, ref)
+    if isinstance(ticket, response.HTTPResponse):
+        return ticket
     actor = access.actor(request.ctx.staff)
     given = body.__fields_set__
     try:
@@ -130,7 +130,8 @@ async def patch_ticket(request: Request, ref: str) -> response.HTTPResponse:
         if body.status and body.status != ticket.status:
             service.transition(request.ctx.db, ticket, Transition(
                 body.status, reason=body.reason, waiting_reason=body.waiting_reason,
-                close_reason=body.close_reason, note=body.note), actor=actor, waiting_for=body.waiting_for)
+                close_reason=body.close_reason, note=body.note), actor=actor, waiting_for=body.waiting_for,
+                tz=request.app.ctx.settings.timezone)
     except TransitionError as exc:
         request.ctx.db.rollback()
         return bad(str(exc), 409)

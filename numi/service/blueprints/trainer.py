@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
-from typing import Any, Callable, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, TypeVar, Union
 from urllib.parse import unquote
 
 from sanic import Blueprint, response
@@ -28,7 +28,7 @@ async def _blocking(request: Request, fn: Callable[..., T], *args: Any, **kwargs
     return await asyncio.get_running_loop().run_in_executor(None, partial(fn, *args, **kwargs))
 
 
-def _options(request: Request) -> dict:
+def _options(request: Request) -> Dict[str, Any]:
     services = request.app.ctx.services
     return {"library": services.library, "settings": services.settings, "secret": services.settings.secret}
 
@@ -50,7 +50,7 @@ async def story(request: Request, story_id: str) -> response.HTTPResponse:
         return bad("histoire introuvable", 404)
 
 
-def _quiz(request: Request, quiz_id: str) -> dict:
+def _quiz(request: Request, quiz_id: str) -> Dict[str, Any]:
     options = _options(request)
     quiz_id = unquote(quiz_id)
     if quiz_id.startswith(STORY_QUIZ):  # story:<story id>[:<seed>]
@@ -62,7 +62,7 @@ def _quiz(request: Request, quiz_id: str) -> dict:
     return replay.load_quiz(quiz_id, library=options["library"])
 
 
-def _public(quiz: dict) -> dict:
+def _public(quiz: Dict[str, Any]) -> Dict[str, Any]:
     return dict(quiz, questions=[{k: v for k, v in q.items() if k not in ("answer", "explanation")}
                                  for q in quiz["questions"]])
 
@@ -76,15 +76,16 @@ async def quizzes(request: Request) -> response.HTTPResponse:
 @bp.get("/quizzes/<quiz_id:path>")
 @require(TRAINING)
 async def quiz(request: Request, quiz_id: str) -> response.HTTPResponse:
-    full, error = await _full_quiz(request, quiz_id)
-    return error or response.json(_public(full))
+    full = await _full_quiz(request, quiz_id)
+    return full if isinstance(full, response.HTTPResponse) else response.json(_public(full))
 
 
-async def _full_quiz(request: Request, quiz_id: str) -> Tuple[Optional[dict], Optional[response.HTTPResponse]]:
+async def _full_quiz(request: Request, quiz_id: str) -> Union[Dict[str, Any], response.HTTPResponse]:
+    """The quiz with its answers (never sent as it is), or the refusal (404)."""
     try:
-        return await _blocking(request, _quiz, request, quiz_id), None
+        return await _blocking(request, _quiz, request, quiz_id)
     except (replay.QuizNotFound, replay.StoryNotFound):
-        return None, bad("quiz introuvable", 404)
+        return bad("quiz introuvable", 404)
 
 
 @bp.post("/quizzes/<quiz_id:path>/answer")
@@ -92,9 +93,9 @@ async def _full_quiz(request: Request, quiz_id: str) -> Tuple[Optional[dict], Op
 async def answer(request: Request, quiz_id: str) -> response.HTTPResponse:
     """One answer checked: right or wrong, the right letter and the explanation."""
     body = body_of(request, schemas.QuizAnswer)
-    full, error = await _full_quiz(request, quiz_id)
-    if error:
-        return error
+    full = await _full_quiz(request, quiz_id)
+    if isinstance(full, response.HTTPResponse):
+        return full
     index = body.index
     if not 0 <= index < len(full["questions"]):
         return bad("« index » : le numéro d'une question du quiz", 422)
@@ -108,7 +109,7 @@ async def answer(request: Request, quiz_id: str) -> response.HTTPResponse:
 @require(TRAINING)
 async def score(request: Request, quiz_id: str) -> response.HTTPResponse:
     body = body_of(request, schemas.QuizAnswers)
-    full, error = await _full_quiz(request, quiz_id)
-    if error:
-        return error
+    full = await _full_quiz(request, quiz_id)
+    if isinstance(full, response.HTTPResponse):
+        return full
     return response.json(replay.score(full, body.answers))

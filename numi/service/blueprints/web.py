@@ -40,13 +40,13 @@ def rasa_public_url(request: Request) -> str:
     """Where the browser reaches Rasa: configured, else the page's host on Rasa's port."""
     settings = request.app.ctx.settings
     if settings.rasa_public_url:
-        return settings.rasa_public_url.rstrip("/")
+        return str(settings.rasa_public_url).rstrip("/")
     port = urlsplit(settings.rasa_url).port or 5005
     host = request.host.rsplit(":", 1)[0] if not request.host.startswith("[") else request.host.split("]")[0] + "]"
     return f"{request.scheme}://{host}:{port}"
 
 
-def _page(request: Request, template: str, rasa: Optional[str] = None, **context: Any):
+def _page(request: Request, template: str, rasa: Optional[str] = None, **context: Any) -> response.HTTPResponse:
     body = html_env().get_template(template).render(texts=texts(), **context)
     connect = "'self'" + (f" {rasa} {rasa.replace('http', 'ws', 1)}" if rasa else "")
     headers = {
@@ -88,7 +88,8 @@ async def site(request: Request) -> response.HTTPResponse:
 async def socket_io_client(request: Request) -> response.HTTPResponse:
     if not SOCKET_IO_CLIENT.exists():
         return response.text("socket.io-client manquant : lancez « make setup » (npm ci).", status=404)
-    return await response.file(str(SOCKET_IO_CLIENT), mime_type="application/javascript")
+    file: response.HTTPResponse = await response.file(str(SOCKET_IO_CLIENT), mime_type="application/javascript")
+    return file
 
 
 @bp.get("/console")
