@@ -10,7 +10,8 @@
   refused with a clear answer, never restarted from nothing (`TrackerStoreUnavailable`,
   let through by the FailSafeTrackerStore patch of numi/rasa_patches/faults.py).
 * NumiLockStore: in-memory for a single Rasa process, Redis when NUMI_REDIS_URL
-  is set (several Rasa processes behind a load balancer). The lock lifetime is
+  is set (several Rasa processes behind a load balancer), with atomic tickets and a
+  TTL (numi/rasa_patches/redis_lock.py; Rasa's own RedisLockStore races, rasa#9213). The lock lifetime is
   NUMI_LOCK_LIFETIME seconds (60), raised to cover three action calls at
   NUMI_ACTION_TIMEOUT (numi/rasa_patches/faults.py).
 * tracker_url(): the tracker store's database, for numi's processes that read or erase
@@ -28,14 +29,16 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterable, Optional, Tuple
 
+import redis
 import sqlalchemy as sa
 import sqlalchemy.orm
-from rasa.core.lock_store import InMemoryLockStore, LockStore, RedisLockStore
+from rasa.core.lock_store import InMemoryLockStore, LockStore
 from rasa.core.tracker_store import SQLTrackerStore
 from sqlalchemy.engine import make_url
 
 from numi.rasa_patches import patch
 from numi.rasa_patches.faults import TrackerStoreUnavailable, count, lock_lifetime
+from numi.rasa_patches.redis_lock import AtomicRedisLockStore
 from numi.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -184,7 +187,9 @@ class NumiLockStore:
             host = parsed.host if parsed else "127.0.0.1"
             port = parsed.port if parsed and parsed.port else 6379
             db = int(parsed.database) if parsed and parsed.database else 1
-            return _Lifetime.of(RedisLockStore)(host=host, port=port, db=db, key_prefix="numi")
+            client = redis.Redis(host=host, port=port, db=db, password=parsed.password if parsed else None,
+                                 socket_timeout=10)
+            return AtomicRedisLockStore(client, lock_lifetime(), key_prefix="numi")
         return _Lifetime.of(InMemoryLockStore)()
 
 
