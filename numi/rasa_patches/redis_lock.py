@@ -60,7 +60,7 @@ return 1
 """
 
 
-class AtomicRedisLockStore(LockStore):
+class AtomicRedisLockStore(LockStore):  # type: ignore[misc]  # Rasa is untyped
     """Rasa's `LockStore` interface over the three scripts above."""
 
     def __init__(self, client: "redis.Redis[bytes]", lock_lifetime: float, key_prefix: str = "numi") -> None:
