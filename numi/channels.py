@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIO
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+import socketio
 from socketio import AsyncServer
 
 from numi import auth, conversations
@@ -46,7 +46,7 @@ from numi.settings import Settings, check_secrets
 log = logging.getLogger(__name__)
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 SYSTEM_TEXTS = Path(__file__).resolve().parent.parent / "playbooks" / "_system.yml"
-MAX_CHARS = int(os.environ.get("NUMI_MAX_MESSAGE_CHARS", "1000"))
+MAX_CHARS = Settings.max_message_chars  # the default; the channels pass Settings.max_message_chars
 
 
 def _texts() -> Dict[str, Any]:
@@ -69,7 +69,7 @@ def failure_text(tracker: Any) -> str:
     state = tracker.get_slot("pb_state") if hasattr(tracker, "get_slot") else None
     playbooks = [f.get("id") for f in (state or {}).get("stack", []) if isinstance(f, dict)]
     if intent in SECURITY or "security_incident" in playbooks:
-        number = os.environ.get("NUMI_SUPPORT_PHONE")
+        number = Settings.from_env().hotline_phone
         phone = channel_text("support_phone_known").format(number=number) if number else \
             channel_text("support_phone_unknown")
         return channel_text("technical_security").format(phone=phone)
@@ -163,13 +163,13 @@ async def _offered_payloads(sender_id: str) -> List[str]:
             break
         if event.type_name == "bot":
             buttons = (event.data or {}).get("buttons") or []
-            return [b.get("payload") for b in buttons if isinstance(b, dict)]
+            return [str(b["payload"]) for b in buttons if isinstance(b, dict) and b.get("payload")]
     return []
 
 
 async def guard(raw_text: Any, raw_metadata: Any, sender_id: str, secret: str,
-                owner: Optional[str] = None) -> Guarded:
-    text, truncated = clean_text(raw_text)
+                owner: Optional[str] = None, max_chars: int = MAX_CHARS) -> Guarded:
+    text, truncated = clean_text(raw_text, max_chars)
     metadata = verified_metadata(raw_metadata, sender_id, secret, owner)
     if not text:
         return Guarded(text="", metadata=metadata, reply_only=channel_text("empty_message"))
@@ -234,7 +234,8 @@ class NumiRestInput(RestInput):
                 return response.json({"error": api_message("owner_mismatch"), "code": "owner_mismatch"}, status=403)
             if not gate.within_limits(sender_id, request.remote_addr or request.ip):
                 return response.json([{"recipient_id": sender_id, "text": channel_text("rate_limited")}], status=429)
-            guarded = await guard(body.get("message"), body.get("metadata"), sender_id, gate.secret, conv.owner)
+            guarded = await guard(body.get("message"), body.get("metadata"), sender_id, gate.secret, conv.owner,
+                                  gate.settings.max_message_chars)
             collector = CollectingOutputChannel()
             await deliver(guarded, collector, sender_id, self.name(), on_new_message)
             return response.json(collector.messages)
@@ -242,13 +243,17 @@ class NumiRestInput(RestInput):
         return bp
 
 
-def web_origins() -> List[str]:
+def web_origins(settings: Optional[Settings] = None) -> List[str]:
     """Origins whose pages may open the chat socket: the numi service's pages by default."""
-    raw = os.environ.get("NUMI_WEB_ORIGINS")
-    if raw:
-        return [o.strip().rstrip("/") for o in raw.split(",") if o.strip()]
-    port = os.environ.get("NUMI_PORT", "5055")
-    return [f"http://localhost:{port}", f"http://127.0.0.1:{port}"]
+    return list((settings or Settings.from_env()).web_origins)
+
+
+def socket_manager(settings: Settings) -> Optional[socketio.AsyncRedisManager]:
+    """With several Rasa replicas (NUMI_REDIS_URL), every emit goes through Redis: a human
+    agent's message or a system event reaches the customer whichever replica holds the socket."""
+    if not settings.redis_url:
+        return None
+    return socketio.AsyncRedisManager(settings.redis_url, channel="numi-socketio")
 
 
 class NumiSocketIOOutput(SocketIOOutput):
@@ -285,10 +290,11 @@ class NumiSocketIOInput(SocketIOInput):
         return NumiSocketIOOutput(self.sio, self.bot_message_evt) if self.sio is not None else None
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=web_origins())
+        gate = _gate()
+        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=web_origins(gate.settings),
+                          client_manager=socket_manager(gate.settings))
         bp = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
         self.sio = sio
-        gate = _gate()
 
         @bp.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -349,7 +355,8 @@ class NumiSocketIOInput(SocketIOInput):
             if not gate.within_limits(sender_id, address):
                 await output.send_text_message(sender_id, channel_text("rate_limited"))
                 return
-            guarded = await guard(data.get("message"), metadata, sender_id, gate.secret, conv.owner)
+            guarded = await guard(data.get("message"), metadata, sender_id, gate.secret, conv.owner,
+                                  gate.settings.max_message_chars)
             await deliver(guarded, output, sender_id, self.name(), on_new_message)
 
         return bp

@@ -65,6 +65,14 @@ class ConfigurationError(RuntimeError):
     """A process was started without what it needs (message for the operator, in French)."""
 
 
+def _origins(env: Mapping[str, str]) -> Tuple[str, ...]:
+    raw = env.get("NUMI_WEB_ORIGINS")
+    if raw:
+        return tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    port = env.get("NUMI_PORT", "5055")
+    return (f"http://localhost:{port}", f"http://127.0.0.1:{port}")
+
+
 def _flag(env: Mapping[str, str], name: str, default: str = "0") -> bool:
     return env.get(name, default).strip().lower() not in ("0", "false", "no", "")
 
@@ -133,6 +141,10 @@ class Settings:
     customer_token_ttl_minutes: int = 720
     local_mode: bool = False
     redis_url: Optional[str] = None
+    # The chat channels on Rasa: the longest message kept (longer ones are cut, with a note) and the
+    # pages allowed to open the chat socket (the numi service's own by default, NUMI_PORT).
+    max_message_chars: int = 1000
+    web_origins: Tuple[str, ...] = ("http://localhost:5055", "http://127.0.0.1:5055")
     # RabbitMQ (NUMI_AMQP_URL, amqp://user:password@host:port/vhost): set, Rasa publishes its events
     # there (config/endpoints.cluster.yml) and the alerts worker consumes them (numi/alerts/consumer.py).
     amqp_url: Optional[str] = field(default=None, repr=False)  # holds a password: kept out of repr()
@@ -195,6 +207,8 @@ class Settings:
             customer_token_ttl_minutes=int(env.get("NUMI_CUSTOMER_TOKEN_TTL_MINUTES", "720")),
             local_mode=_flag(env, "NUMI_LOCAL"),
             redis_url=env.get("NUMI_REDIS_URL") or None,
+            max_message_chars=int(env.get("NUMI_MAX_MESSAGE_CHARS", "1000")),
+            web_origins=_origins(env),
             amqp_url=env.get("NUMI_AMQP_URL") or None,
             tracker_url=env.get("NUMI_TRACKER_URL") or f"sqlite:///{ROOT / 'var' / 'tracker.db'}",
             action_timeout=float(env.get("NUMI_ACTION_TIMEOUT", "10")),
