@@ -14,6 +14,7 @@ import time
 from sqlalchemy import create_engine
 
 from numi import runtime
+from numi.alerts import consumer
 from numi.clock import utcnow
 from numi.rasa_patches.stores import tracker_url
 from numi.service.scheduler import alerts_tick, warm_up
@@ -31,12 +32,15 @@ def main(every: float = 2.0) -> None:
     tracker = create_engine(tracker_url(), future=True, hide_parameters=True)
     try:
         warm_up(services)
-        while not stop and os.getppid() == parent:
-            try:
-                alerts_tick(services, tracker, utcnow())
-            except Exception as exc:  # e.g. Rasa has not created its tracker store yet
-                log.debug("tick: %s", exc)
-            time.sleep(every)
+        if services.settings.amqp_url:  # Rasa publishes to RabbitMQ (config/endpoints.cluster.yml)
+            consumer.serve(services, tracker, should_stop=lambda: bool(stop) or os.getppid() != parent, every=every)
+        else:  # one Rasa writer: the id-cursor poller
+            while not stop and os.getppid() == parent:
+                try:
+                    alerts_tick(services, tracker, utcnow())
+                except Exception as exc:  # e.g. Rasa has not created its tracker store yet
+                    log.debug("tick: %s", exc)
+                time.sleep(every)
     finally:
         tracker.dispose()
         runtime.close()
