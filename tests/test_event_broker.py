@@ -40,6 +40,7 @@ from rasa.utils.endpoints import read_endpoint_config
 from sqlalchemy import create_engine, func, select
 
 from numi.alerts import consumer, ingest
+from numi.rasa_patches import broker as broker_mod
 from numi.clock import utcnow
 from numi.db import models as m
 from numi.settings import Settings
@@ -87,7 +88,7 @@ def test_amqp_url_setting():
 
 
 def test_broker_url_keeps_its_password_out_of_the_host():
-    broker = consumer.NumiPikaEventBroker("amqps://numi:p%40ss%2Fw@mq.example:5671/prod?heartbeat=30",
+    broker = broker_mod.NumiPikaEventBroker("amqps://numi:p%40ss%2Fw@mq.example:5671/prod?heartbeat=30",
                                           queues=["q"], event_loop=asyncio.new_event_loop())
     assert "p%40ss" not in broker.host and "p@ss" not in broker.host and "numi" not in broker.host
     assert broker.host == "amqps://mq.example:5671/prod"
@@ -118,7 +119,7 @@ async def rasa_broker(monkeypatch, queue: str, exchange: str) -> EventBroker:
     config = read_endpoint_config(str(CLUSTER), "event_broker")
     config.kwargs.update(queues=[queue], exchange_name=exchange)
     broker = await EventBroker.create(config)
-    assert isinstance(broker, consumer.NumiPikaEventBroker) and broker.is_ready()
+    assert isinstance(broker, broker_mod.NumiPikaEventBroker) and broker.is_ready()
     return broker
 
 
@@ -216,6 +217,7 @@ import aio_pika.message
 from sqlalchemy import create_engine
 from numi import runtime
 from numi.alerts import consumer
+from numi.rasa_patches import broker as broker_mod
 from numi.settings import Settings
 
 database_url, tracker_path, amqp_url, queue, exchange, marker, mailbox = sys.argv[1:]

@@ -24,7 +24,7 @@ commits after a higher one has been read; none of this relies on ids being commi
   complete pass, when the worker was stopped for longer, up to MAX_CATCH_UP) whose key has not
   been processed. Rasa drops the events it cannot publish before it is connected, and loses the
   ones it kept in memory when it restarts: this pass finds them, within RECONCILE_SECONDS.
-* NumiPikaEventBroker (the `event_broker` of config/endpoints.cluster.yml): Rasa's
+* NumiPikaEventBroker (numi/rasa_patches/broker.py, the `event_broker` of config/endpoints.cluster.yml): Rasa's
   PikaEventBroker configured by the one URL NUMI_AMQP_URL, whose logs name the server without
   its password and never carry an event.
 """
@@ -39,10 +39,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import aio_pika
-from rasa.core.brokers.pika import PikaEventBroker
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.engine import Engine
 
@@ -50,6 +48,7 @@ from numi.alerts import delivery, ingest
 from numi.alerts import engine as alerts
 from numi.clock import to_local, utcnow
 from numi.db import models as m
+from numi.rasa_patches.broker import where
 from numi.reminders import outbox
 from numi.service.scheduler import DIGEST_DAY
 
@@ -65,12 +64,6 @@ MAX_CATCH_UP = timedelta(days=7)
 RECONCILED = "alerts_reconciled_at"  # numi_meta: when the last complete reconciliation started
 EPOCH = datetime(1970, 1, 1)
 ROW_QUERY = "SELECT id, sender_id, timestamp, data FROM events WHERE type_name = 'user'"
-
-
-def where(url: str) -> str:
-    """The broker's address for logs: scheme, host, port and vhost, never the credentials."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
 def key_of(row: Any) -> str:
@@ -407,42 +400,3 @@ def serve(services, tracker: Engine, should_stop: Callable[[], bool], every: flo
 
 
 # ------------------------------------------------------------------ Rasa's side
-class NumiPikaEventBroker(PikaEventBroker):
-    """Rasa's PikaEventBroker (the same fanout exchange, durable queues, persistent JSON messages
-    and kept unpublished messages), configured by one URL that may carry the credentials
-    (`url: ${NUMI_AMQP_URL}`, no `username`/`password`), whose logs name the server without its
-    password and never an event (Rasa's own log the URL as given, and the event when a publish
-    fails)."""
-
-    def __init__(self, host: str, username: Optional[str] = None, password: Optional[str] = None,
-                 **kwargs: Any) -> None:
-        parts = urlsplit(host)
-        if parts.scheme.startswith("amqp"):
-            username = username or unquote(parts.username or "guest")
-            password = password or unquote(parts.password or "guest")
-            host = where(host)
-            if parts.port:
-                kwargs.setdefault("port", parts.port)
-            self._query = parts.query
-        super().__init__(host, username or "guest", password or "guest", **kwargs)
-
-    def _configure_url(self) -> Optional[str]:
-        parts = urlsplit(self.host)
-        if not parts.scheme.startswith("amqp"):
-            return super()._configure_url()
-        netloc = f"{quote(self.username, safe='')}:{quote(self.password, safe='')}@{parts.netloc}"
-        return urlunsplit((parts.scheme, netloc, parts.path, getattr(self, "_query", ""), ""))
-
-    async def _publish(self, event: Dict[str, Any], headers: Optional[Dict[str, str]] = None) -> None:
-        if self._exchange is None:  # not connected yet: dropped, as Rasa does (the reconciliation finds it)
-            return
-        try:
-            await self._exchange.publish(self._message(event, headers), "")
-        except Exception as exc:
-            log.error("event broker: an event could not be published (%s)%s", type(exc).__name__,
-                      ": kept to be published again" if self.should_keep_unpublished_messages else "")
-            if self.should_keep_unpublished_messages:
-                self._unpublished_events.append(event)
-            if self.raise_on_failure:
-                await self.close()
-                raise
