@@ -1,5 +1,5 @@
 # numi assist — the two commands of the README are `make run` and `make test`.
-.PHONY: setup train run test test-fast validate lint types nlu-eval nlu-eval-hard emotion-eval-hard alerts-eval-hard leakage simulate nlu-compare alerts-eval lint-playbooks bench bench-stock bench-reminders bench-alerts screenshots clean
+.PHONY: setup train run test test-fast validate lint types nlu-eval nlu-eval-hard emotion-eval-hard alerts-eval-hard leakage simulate nlu-compare alerts-eval lint-playbooks bench bench-stock bench-reminders bench-alerts screenshots clean cluster cluster-stop
 
 setup:
 	@scripts/bootstrap.sh
@@ -82,3 +82,11 @@ bench-alerts: setup
 screenshots: train
 	@PYTHONPATH=. .venv/bin/python -m pytest -q tests/test_browser.py
 	@mkdir -p docs/screenshots && cp artifacts/screenshots/*.png docs/screenshots/
+
+# the scale-out topology on one machine: NUMI_RASA_REPLICAS Rasa and NUMI_REPLICAS numi processes
+# behind HAProxy on NUMI_LB_URL (deploy/cluster.env); returns once it answers, `make cluster-stop` stops it
+cluster: setup
+	@PYTHONPATH=. .venv/bin/python -m numi.cluster start
+
+cluster-stop:
+	@PYTHONPATH=. .venv/bin/python -m numi.cluster stop

@@ -28,6 +28,15 @@ web_deps() {
   fi
 }
 
+# Debian's HAProxy for `make cluster` (the load balancer in front of the replicas).
+load_balancer() {
+  if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installation de HAProxy (apt) pour make cluster …" >&2
+    (apt-get install -y -q haproxy >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q haproxy >/dev/null 2>&1; }) \
+      || echo "HAProxy n'a pas pu être installé : make cluster et ses tests seront indisponibles." >&2
+  fi
+}
+
 # Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium).
 browser() {
   if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -43,6 +52,7 @@ if [ -f .venv/.installed ] && .venv/bin/python -c 'import sys; assert sys.versio
   fi
   web_deps
   [ "${NUMI_SETUP_BROWSER:-1}" = 1 ] && browser
+  load_balancer
   exit 0
 fi
 
@@ -62,4 +72,5 @@ trap - ERR INT TERM
 touch .venv/.installed
 web_deps
 [ "${NUMI_SETUP_BROWSER:-1}" = 1 ] && browser
+load_balancer
 exit 0
