@@ -14,6 +14,7 @@ from numi.playbooks.engine import Parsed, Walker, new_state
 from numi.playbooks.library import DEFAULT_DIR, domain_intents, load_library
 from numi.playbooks.model import PlaybookError
 from numi.reminders import dashboard, policy
+from numi.service.app import PRIVATE
 from numi.settings import ROOT
 from numi.vocab import REMINDER_KINDS
 
@@ -76,3 +77,34 @@ def test_a_policy_step_of_an_unknown_kind_is_refused(tmp_path):
     path.write_text(text, encoding="utf-8")
     with pytest.raises(policy.PolicyError, match="nudge"):
         policy.load(path)
+
+
+# Routes anyone may call: the pages, the chat's public entry points, the health check. Any
+# other route of the service (a new endpoint included) must refuse a request without a token.
+PUBLIC_PREFIXES = ("/health", "/chat/", "/static/", "/favicon", "/console/")
+PUBLIC_PAGES = {"/", "/console", "/prompter", "/trainer", "/queues"}
+
+
+async def test_every_route_refuses_a_caller_without_a_token(service):
+    """The « How to add an endpoint » safety net: each route the app registers, called without a
+    token, answers 401 or 403 (never 2xx, never 5xx), unless it is one of the public ones."""
+    private = {f"{service.app.name}.{bp.name}." for bp in PRIVATE}
+    routes, hidden = [], []
+    for route in service.app.router.routes:
+        path = "/" + route.path.lstrip("/")
+        if path.startswith(PUBLIC_PREFIXES) or path in PUBLIC_PAGES:
+            continue
+        concrete = "/".join("1" if part.startswith("<") else part for part in path.split("/"))
+        for method in sorted(route.methods - {"OPTIONS", "HEAD"}):
+            (hidden if route.name.startswith(tuple(private)) else routes).append((method, concrete))
+    assert len(routes) >= 20, routes
+    answers = {}
+    for method, path in routes:
+        status, _ = await service.call(method, path, {} if method != "GET" else None)
+        answers[f"{method} {path}"] = status
+    wrong = {k: v for k, v in answers.items() if v not in (401, 403)}
+    assert wrong == {}, wrong
+    for method, path in hidden:  # the custom actions' routes do not exist on the public listener
+        status, _ = await service.call(method, path, {} if method != "GET" else None)
+        assert status == 404, (method, path, status)
+    assert hidden, "the private listener's routes are known"
