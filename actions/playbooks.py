@@ -9,10 +9,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
-from actions.base import (NumiAction, conversation_env, emit, parsed, playbook_state, signal_slots,
-                          walker_for)
+from actions.base import NumiAction, conversation_env, emit, parsed, playbook_state
 from numi import runtime
-from numi.tickets import service
+from numi.playbooks import conversation
 
 
 class ActionStartPlaybook(NumiAction):
@@ -22,41 +21,15 @@ class ActionStartPlaybook(NumiAction):
         return "action_start_playbook"
 
     def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> List[Dict[Text, Any]]:
-        lib = runtime.get().library
-        msg = parsed(tracker)
-        pb = lib.playbook_for_intent(msg.intent)
-        entry = None
-        if pb is None:
-            pb = lib.entry_for_intent(msg.intent)
-            entry = msg.intent
-        if pb is None:
-            return []
         env = conversation_env(tracker)
-        walker = walker_for(tracker, env)
-        frame_slots: Dict[str, Any] = {}
-        ticket = None
-        if "ticket" in pb.context:
-            ticket = self._ticket_in_context(tracker, env)
-            if ticket is None:
-                dispatcher.utter_message(text=lib.system_text("no_ticket_context", env.mode, {}))
-                return []
-        outcome = walker.start(playbook_state(tracker), pb.id, entry_intent=entry, frame_slots=frame_slots,
-                               ticket=ticket, opening=msg)
-        emit(dispatcher, outcome)
-        return [SlotSet("pb_state", outcome.state)] + [SlotSet(k, v) for k, v in signal_slots(outcome).items()]
-
-    def _ticket_in_context(self, tracker: Tracker, env) -> Any:
-        """The ticket a reminder answer is about: named in the message, else the customer's waiting one."""
-        msg = parsed(tracker)
-        ref = msg.entity("ticket_id")
-        if ref:
-            own = service.find_own_ticket(env.session, str(ref), env.customer_id)
-            return own.ref if own else None
-        if env.customer_id:
-            waiting = service.tickets_of(env.session, env.customer_id, ["waiting_customer"])
-            if waiting:
-                return waiting[0].ref
-        return None
+        opened = conversation.open_for_intent(runtime.get().library, env, playbook_state(tracker), parsed(tracker))
+        if opened is None:
+            return []
+        emit(dispatcher, opened.outcome)
+        if not opened.started:  # no ticket in context: said so, nothing to keep
+            return []
+        slots = conversation.apply_signals(env, opened.outcome)
+        return [SlotSet("pb_state", opened.outcome.state)] + [SlotSet(k, v) for k, v in slots.items()]
 
 
 class ValidatePlaybookForm(FormValidationAction):
@@ -73,9 +46,9 @@ class ValidatePlaybookForm(FormValidationAction):
     def validate_playbook_reply(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                 domain: DomainDict) -> Dict[Text, Any]:
         env = conversation_env(tracker)
-        outcome = walker_for(tracker, env).handle(playbook_state(tracker), parsed(tracker))
+        outcome = conversation.answer(runtime.get().library, env, playbook_state(tracker), parsed(tracker))
         emit(dispatcher, outcome)
-        return {"playbook_reply": None, "pb_state": outcome.state, **signal_slots(outcome)}
+        return {"playbook_reply": None, "pb_state": outcome.state, **conversation.apply_signals(env, outcome)}
 
 
 class ActionFinishPlaybook(NumiAction):
