@@ -23,7 +23,8 @@ from typing import Any, Dict, List, Mapping, Optional
 import yaml
 
 from numi.playbooks.library import Library
-from numi.replay.stories import _library, load_story, replay_texts
+from numi.replay.steps import library_or_default, replay_texts
+from numi.replay.stories import load_story
 from numi.settings import ROOT
 from numi.text import fold
 
@@ -136,12 +137,12 @@ def _all_quizzes(lib: Library, root: Path) -> List[Dict[str, Any]]:
 def list_quizzes(*, library: Optional[Library] = None, root: Path = ROOT) -> List[Dict[str, Any]]:
     """Summaries ``{"id", "title", "source", "scenario", "questions": count}``; 001 §10 first."""
     return [{"id": q["id"], "title": q["title"], "source": q["source"], "scenario": q["scenario"],
-             "questions": len(q["questions"])} for q in _all_quizzes(_library(library), Path(root))]
+             "questions": len(q["questions"])} for q in _all_quizzes(library_or_default(library), Path(root))]
 
 
 def load_quiz(quiz_id: str, *, library: Optional[Library] = None, root: Path = ROOT) -> Dict[str, Any]:
     """One quiz (see the module docstring). Raises QuizNotFound."""
-    lib = _library(library)
+    lib = library_or_default(library)
     if not isinstance(quiz_id, str) or not _ID.match(quiz_id):
         raise QuizNotFound(quiz_id)
     if quiz_id in lib and lib[quiz_id].quiz:
@@ -182,7 +183,7 @@ def quiz_from_story(story: Any, *, seed: int = 0, choices: int = 4, library: Opt
     the step reached; the distractors are titles of steps of other playbooks, drawn with
     `seed` (same story and seed → same quiz). Each question also has ``step_index``.
     """
-    lib = _library(library)
+    lib = library_or_default(library)
     if isinstance(story, str):
         story = load_story(story, library=lib, root=root, **load_options)
     if not isinstance(story, Mapping):
