@@ -11,6 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from numi import runtime
 from numi.conversations import proved_identity
+from numi.playbooks import conversation
 from numi.playbooks.effects import EffectEnv
 from numi.playbooks.engine import Outcome, Parsed, Walker, new_state
 from numi.signals import mood_of
@@ -86,7 +87,7 @@ def conversation_env(tracker: Tracker) -> EffectEnv:
 
 
 def walker_for(tracker: Tracker, env: EffectEnv) -> Walker:
-    return Walker(runtime.get().library, env, mode=env.mode, detected=parsed(tracker))
+    return conversation.walker(runtime.get().library, env, parsed(tracker))
 
 
 def playbook_state(tracker: Tracker) -> Dict[str, Any]:
@@ -101,17 +102,6 @@ def emit(dispatcher: CollectingDispatcher, outcome: Outcome, key: Optional[str] 
             dispatcher.utter_message(json_message=out.card, **extra)
         else:
             dispatcher.utter_message(text=out.text, buttons=out.buttons or None, **extra)
-
-
-def signal_slots(outcome: Outcome) -> Dict[str, Any]:
-    """Slots to set from what the effects signalled (identification, handoff)."""
-    slots: Dict[str, Any] = {}
-    for sig in outcome.signals:
-        if "identified" in sig:
-            slots["customer_id"] = sig["identified"]
-        if "handoff" in sig:
-            slots["handoff"] = dict(sig["handoff"], status="waiting")
-    return slots
 
 
 class NumiAction(Action, ABC):

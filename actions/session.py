@@ -8,8 +8,9 @@ from rasa_sdk.events import ActionExecuted, ActiveLoop, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.base import NumiAction, conversation_env, emit, playbook_state, signal_slots, walker_for
+from actions.base import NumiAction, conversation_env, emit, playbook_state, walker_for
 from numi import runtime
+from numi.playbooks import conversation
 
 # Not the customer id: a proof of identity does not outlive its session (numi/conversations.py).
 CARRIED = ("pb_state", "handoff")
@@ -102,7 +103,7 @@ class ActionSystemEvent(NumiAction):
                                                      ticket=event.get("ticket"))
             emit(dispatcher, outcome, key=key)
             events += [SlotSet("pb_state", outcome.state)]
-            events += [SlotSet(k, v) for k, v in signal_slots(outcome).items()]
+            events += [SlotSet(k, v) for k, v in conversation.signal_slots(outcome).items()]
             if event.get("customer_id"):
                 events.append(SlotSet("customer_id", event["customer_id"]))
             if outcome.active:

@@ -15,7 +15,7 @@ message, the playbook state); nothing here knows Rasa.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Tuple, cast
+from typing import Any, Dict, Optional, Tuple
 
 from sqlalchemy.orm import Session
 
@@ -23,7 +23,6 @@ from numi.playbooks.effects import EffectEnv
 from numi.playbooks.engine import Outcome, Output, Parsed, Walker
 from numi.playbooks.library import Library
 from numi.playbooks.model import Playbook
-from numi.playbooks.protocol import EffectRunner
 from numi.tickets import service as tickets
 
 NO_TICKET = "no_ticket_context"  # the system text (playbooks/_system.yml) when no ticket is in context
@@ -75,8 +74,7 @@ def ticket_in_context(session: Session, ref: Any, customer_id: Optional[str]) ->
 
 def walker(lib: Library, env: EffectEnv, msg: Parsed) -> Walker:
     """The walker of this turn, in the conversation's mode, knowing what was detected."""
-    # EffectEnv implements the EffectRunner protocol without subclassing its (nominal) class
-    return Walker(lib, cast(EffectRunner, env), mode=env.mode, detected=msg)
+    return Walker(lib, env, mode=env.mode, detected=msg)
 
 
 def open_for_intent(lib: Library, env: EffectEnv, state: Dict[str, Any], msg: Parsed) -> Optional[Opened]:
