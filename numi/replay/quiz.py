@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import yaml
 
@@ -158,8 +158,8 @@ def load_quiz(quiz_id: str, *, library: Optional[Library] = None, root: Path = R
 # ---------------------------------------------------------------------------
 def _step_pool(lib: Library, exclude: str) -> List[str]:
     """Titles of the steps of the other playbooks (the distractors), sorted for determinism."""
-    titles = {pb.steps[s].title.strip() for pid, pb in lib.items() if pid != exclude
-              for s in pb.steps if pb.steps[s].title and len(pb.steps[s].title.split()) >= 2}
+    titles = {title.strip() for pid, pb in lib.items() if pid != exclude
+              for title in (step.title for step in pb.steps.values()) if title and len(title.split()) >= 2}
     return sorted(titles)
 
 
@@ -274,7 +274,8 @@ def score(quiz: Any, answers: Any) -> Dict[str, Any]:
     correct = 0
     for index, question in enumerate(questions):
         q = question if isinstance(question, Mapping) else {}
-        options = q.get("choices") if isinstance(q.get("choices"), (list, tuple)) else []
+        raw_options = q.get("choices")
+        options: Sequence[Any] = raw_options if isinstance(raw_options, (list, tuple)) else []
         expected = _letter(q.get("answer"), len(options))
         letter = _letter(given[index], len(options))
         ok = expected is not None and letter == expected
