@@ -17,14 +17,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from numi.db import models as m
+from numi.vocab import SEES_ALL
 
-ROLES = ("hotliner", "level2", "supervisor", "cs", "trainer", "admin", "website")
-# Roles that work tickets, handoffs and calls (admin passes every check on its own).
-DESK = ("hotliner", "level2", "supervisor", "cs")
-# Roles that read the reminder KPIs (their own work's figures, no personal data).
-KPI_READERS = DESK + ("trainer",)
-TRAINING = ("trainer", "supervisor")
-ALERT_READERS = ("level2", "supervisor", "cs")
 # The queues a role works; a role absent here (supervisor, admin) sees every queue.
 ROLE_QUEUES: Mapping[str, Tuple[Optional[str], ...]] = {
     "hotliner": (None, "level1"),
@@ -38,7 +32,7 @@ def actor(staff: Mapping[str, str]) -> str:
 
 
 def sees_all(staff: Mapping[str, str]) -> bool:
-    return staff["role"] in ("supervisor", "admin")
+    return staff["role"] in SEES_ALL
 
 
 def queue_allowed(staff: Mapping[str, str], queue: Optional[str]) -> bool:

@@ -7,7 +7,7 @@ a field name is not silently ignored.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Dict, List, Literal, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Literal, Optional, Union
 
 from pydantic import BaseModel, StrictBool, conint, constr, validator
 
@@ -17,13 +17,56 @@ CUSTOMER_ID = r"^[A-Z0-9-]{1,16}$"
 TICKET_ID = r"^TK-\d{1,9}$"
 ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 
-Token = constr(strict=True, min_length=1, max_length=4096)
-Text = constr(strict=True, max_length=4000)
-Line = constr(strict=True, max_length=200)
-Name = constr(strict=True, min_length=1, max_length=80)
-CustomerId = constr(strict=True, regex=CUSTOMER_ID)
-IsoDate = constr(strict=True, regex=ISO_DATE)
-IsoDateTime = constr(strict=True, min_length=10, max_length=40)
+if TYPE_CHECKING:  # to the type checker they are plain str and int; pydantic checks the constraints
+    Token = str
+    Text = str
+    Line = str
+    Name = str
+    CustomerId = str
+    IsoDate = str
+    IsoDateTime = str
+    Email = str
+    Phone = str
+    Perimeter = str
+    Score5 = int
+    Score10 = int
+    ScenarioId = str
+    Ref = str
+    TicketId = str
+    Message = str
+    ShortId = str
+    Index = int
+    Answer = str
+    AnswerKey = str
+    SenderId = str
+    ActionName = str
+    RequiredActionName = str
+    Version = str
+else:
+    Token = constr(strict=True, min_length=1, max_length=4096)
+    Text = constr(strict=True, max_length=4000)
+    Line = constr(strict=True, max_length=200)
+    Name = constr(strict=True, min_length=1, max_length=80)
+    CustomerId = constr(strict=True, regex=CUSTOMER_ID)
+    IsoDate = constr(strict=True, regex=ISO_DATE)
+    IsoDateTime = constr(strict=True, min_length=10, max_length=40)
+    Email = constr(strict=True, max_length=254, regex=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    Phone = constr(strict=True, max_length=32, regex=r"^\+?[0-9 .()-]{6,32}$")
+    Perimeter = constr(strict=True, min_length=1, max_length=40)
+    Score5 = conint(strict=True, ge=1, le=5)
+    Score10 = conint(strict=True, ge=0, le=10)
+    ScenarioId = constr(strict=True, min_length=1, max_length=60)
+    Ref = constr(strict=True, max_length=128)
+    TicketId = constr(strict=True, regex=TICKET_ID)
+    Message = constr(strict=True, min_length=1, max_length=4000)
+    ShortId = constr(strict=True, max_length=16)
+    Index = conint(strict=True, ge=0, le=1000)
+    Answer = constr(strict=True, max_length=10)
+    AnswerKey = constr(max_length=6)
+    SenderId = constr(strict=True, min_length=1, max_length=128)
+    ActionName = constr(strict=True, max_length=100)
+    RequiredActionName = constr(strict=True, min_length=1, max_length=100)
+    Version = constr(strict=True, max_length=40)
 Priority = Literal[PRIORITIES]  # type: ignore[valid-type]
 Queue = Literal[QUEUES]  # type: ignore[valid-type]
 Status = Literal[STATUSES]  # type: ignore[valid-type]
@@ -63,24 +106,24 @@ class CustomerTokenRequest(Body):
 class CustomerUpsert(Body):
     first_name: Name
     last_name: Name
-    email: Optional[constr(strict=True, max_length=254, regex=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] = None
-    phone: Optional[constr(strict=True, max_length=32, regex=r"^\+?[0-9 .()-]{6,32}$")] = None
+    email: Optional[Email] = None
+    phone: Optional[Phone] = None
     segment: Optional[Literal["vip", "standard", "starter"]] = None
-    perimeter: Optional[constr(strict=True, min_length=1, max_length=40)] = None
-    satisfaction: Optional[conint(strict=True, ge=1, le=5)] = None
-    recommendation: Optional[conint(strict=True, ge=0, le=10)] = None
+    perimeter: Optional[Perimeter] = None
+    satisfaction: Optional[Score5] = None
+    recommendation: Optional[Score10] = None
 
 
 # --- tickets ----------------------------------------------------------------
 class TicketCreate(Body):
-    scenario: constr(strict=True, min_length=1, max_length=60)
+    scenario: ScenarioId
     customer_id: Optional[CustomerId] = None
-    conversation_id: Optional[constr(strict=True, max_length=128)] = None
+    conversation_id: Optional[Ref] = None
     priority: Optional[Priority] = None
     subject: Optional[Line] = None
     queue: Optional[Queue] = None
     # an admin importing from another helpdesk
-    id: Optional[constr(strict=True, regex=TICKET_ID)] = None
+    id: Optional[TicketId] = None
     status: Optional[Status] = None
     waiting_reason: Optional[WaitingReason] = None
     waiting_since: Optional[IsoDateTime] = None
@@ -111,7 +154,7 @@ class DayRun(Body):
 
 # --- handoffs ---------------------------------------------------------------
 class AgentMessage(Body):
-    text: constr(strict=True, min_length=1, max_length=4000)
+    text: Message
 
 
 class HandoffEnd(Body):
@@ -121,7 +164,7 @@ class HandoffEnd(Body):
 
 # --- prompter ---------------------------------------------------------------
 class StartCall(Body):
-    customer_id: Optional[constr(strict=True, max_length=16)] = None
+    customer_id: Optional[ShortId] = None
 
 
 class OnCall(Body):
@@ -129,23 +172,23 @@ class OnCall(Body):
 
 
 class CallerSays(OnCall):
-    text: constr(strict=True, min_length=1, max_length=4000)
+    text: Message
 
 
 class CallTicket(OnCall):
-    scenario: constr(strict=True, min_length=1, max_length=60)
+    scenario: ScenarioId
     priority: Optional[Priority] = None
     subject: Optional[Line] = None
 
 
 class CallEscalation(OnCall):
-    scenario: constr(strict=True, min_length=1, max_length=60)
+    scenario: ScenarioId
     queue: Queue
     reason: Optional[Text] = None
 
 
 class CallSummary(OnCall):
-    scenario: constr(strict=True, min_length=1, max_length=60)
+    scenario: ScenarioId
     situation: Text = ""
     actions: Text = ""
     resolution: Text = ""
@@ -153,36 +196,36 @@ class CallSummary(OnCall):
 
 # --- trainer ----------------------------------------------------------------
 class QuizAnswer(Body):
-    index: conint(strict=True, ge=0, le=1000)
-    given: Optional[constr(strict=True, max_length=10)] = None
+    index: Index
+    given: Optional[Answer] = None
 
 
 class QuizAnswers(Body):
-    answers: Union[List[Optional[constr(strict=True, max_length=10)]],
-                   Dict[constr(max_length=6), Optional[constr(strict=True, max_length=10)]]]
+    answers: Union[List[Optional[Answer]],
+                   Dict[AnswerKey, Optional[Answer]]]
 
 
 # --- the rasa-sdk action protocol (Rasa → numi's private action listener) ------
 class ActionTracker(BaseModel):
-    sender_id: constr(strict=True, min_length=1, max_length=128)
+    sender_id: SenderId
     slots: Dict[str, Any] = {}
     latest_message: Dict[str, Any] = {}
     events: List[Dict[str, Any]]
     paused: StrictBool = False
-    followup_action: Optional[constr(strict=True, max_length=100)] = None
+    followup_action: Optional[ActionName] = None
     active_loop: Optional[Dict[str, Any]] = None
-    latest_action_name: Optional[constr(strict=True, max_length=100)] = None
+    latest_action_name: Optional[ActionName] = None
 
     class Config:
         extra = "allow"
 
 
 class ActionCall(BaseModel):
-    next_action: constr(strict=True, min_length=1, max_length=100)
-    sender_id: constr(strict=True, min_length=1, max_length=128)
+    next_action: RequiredActionName
+    sender_id: SenderId
     tracker: ActionTracker
     domain: Dict[str, Any]
-    version: Optional[constr(strict=True, max_length=40)] = None
+    version: Optional[Version] = None
 
     class Config:
         extra = "allow"
