@@ -222,10 +222,10 @@ class NumiRestInput(RestInput):
             except Exception:
                 body = None
             if not isinstance(body, dict):
-                return response.json({"error": "Le corps de la requête doit être un objet JSON."}, status=400)
+                return response.json({"error": api_message("invalid_json"), "code": "invalid_json"}, status=400)
             sender_id = body.get("sender")
             if not isinstance(sender_id, str) or not sender_id.strip() or len(sender_id) > 128:
-                return response.json({"error": "« sender » est obligatoire (128 caractères au plus)."}, status=400)
+                return response.json({"error": api_message("invalid_sender"), "code": "invalid_sender"}, status=400)
             conv = gate.conversation(sender_id, "rest")
             if conv is None:  # not issued by numi, expired, or a widget's: nothing is stored
                 return response.json({"error": api_message("unknown_conversation"), "code": "unknown_conversation"},

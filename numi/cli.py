@@ -14,7 +14,7 @@ from typing import List, Optional
 
 from sqlalchemy import select
 
-from numi import access, auth
+from numi import auth, vocab, wording
 from numi.clock import local_date, utcnow
 from numi.db import make_engine, make_sessionmaker, session_scope
 from numi.db import models as m
@@ -32,7 +32,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     staff = sub.add_parser("staff").add_subparsers(dest="cmd", required=True)
     create = staff.add_parser("create")
     create.add_argument("--name", required=True)
-    create.add_argument("--role", required=True, choices=access.ROLES)
+    create.add_argument("--role", required=True, choices=vocab.ROLES)
     staff.add_parser("list")
     revoke = staff.add_parser("revoke")
     revoke.add_argument("--name", required=True)
@@ -53,7 +53,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     upgrade(engine, settings)
     sessions = make_sessionmaker(engine)
     if args.area == "db":
-        print("schéma à jour")
+        print(wording.text("cli.schema_up_to_date"))
         return 0
     if args.area == "reminders":
         return _reminders(args, settings, sessions)
@@ -62,9 +62,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             with session_scope(sessions) as s:
                 count = import_csv(s, args.kind, Path(args.file))
         except ImportError_ as exc:
-            print("rien n'a été importé :\n" + str(exc), file=sys.stderr)
+            print(wording.text("cli.nothing_imported") + "\n" + str(exc), file=sys.stderr)
             return 1
-        print(f"{count} ligne(s) importée(s)")
+        print(wording.text("cli.imported", count=count))
         return 0
     with session_scope(sessions) as s:
         if args.cmd == "create":
@@ -73,13 +73,14 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(token)
         elif args.cmd == "list":
             for t in s.scalars(select(m.StaffToken).order_by(m.StaffToken.id)):
-                print(f"{t.name:20} {t.role:11} {'révoqué' if t.revoked_at else 'actif'}")
+                state = wording.text("cli.token_state." + ("revoked" if t.revoked_at else "active"))
+                print(f"{t.name:20} {t.role:11} {state}")
         else:
             rows = list(s.scalars(select(m.StaffToken).where(m.StaffToken.name == args.name,
                                                               m.StaffToken.revoked_at.is_(None))))
             for t in rows:
                 t.revoked_at = utcnow()
-            print(f"{len(rows)} jeton(s) révoqué(s)")
+            print(wording.text("cli.revoked", count=len(rows)))
     return 0
 
 

@@ -62,12 +62,13 @@ import sqlalchemy as sa
 from sqlalchemy import JSON, String, and_, bindparam, or_, select, text
 from sqlalchemy.orm import Session
 
+from numi import wording
 from numi.db import models as m
 from numi.gdpr_scan import Identity, like_any, like_escape
 from numi.mail import message_id
 
-REDACTED = "[effacé RGPD]"
-ACTOR = "système:rgpd"
+REDACTED = wording.text("ticket_history.gdpr_redacted")
+ACTOR = wording.text("ticket_history.actors.gdpr")
 TOMBSTONE = "gdpr_erased"
 ALERT_SIGNALS_KEPT = ("intent", "scenario", "mode", "emotion", "polarity", "intensity", "themes", "deliveries")
 CHUNK = 400
@@ -272,7 +273,7 @@ def erase(session: Session, customer_id: str, now: datetime, tracker_engine=None
     flushed. Returns what changed (`conversations`: how many were found)."""
     customer = session.get(m.Customer, customer_id)
     if customer is None:
-        raise ValueError("client inconnu")
+        raise wording.Refusal("unknown_customer", 404)
     already = customer.erased_at is not None
     identity = Identity.of(customer)
     conversations, elsewhere = find_conversations(session, customer_id, identity, tracker_engine)

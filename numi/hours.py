@@ -29,7 +29,7 @@ def next_open(table: Hours, when: datetime) -> datetime:
         opening = datetime.combine(day, hours[0])
         if opening >= when:
             return opening
-    raise ValueError("aucune heure d'ouverture configurée")
+    raise ValueError("no opening hours configured (Settings.opening_hours)")
 
 
 def slot_ok(table: Hours, start: datetime) -> bool:

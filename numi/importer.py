@@ -24,6 +24,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from sqlalchemy.orm import Session
 
+from numi import wording
 from numi.db import models as m
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", re.I)
@@ -33,15 +34,28 @@ Row = Mapping[str, str]  # a csv.DictReader row
 
 
 class ImportError_(ValueError):
+    """Every invalid row of a file, one line each (« ligne 3 : e-mail invalide … »)."""
+
     def __init__(self, errors: List[str]) -> None:
         super().__init__("\n".join(errors))
         self.errors = errors
 
 
+class RowError(ValueError):
+    """One row's problem: a key of texts.yml's cli.import_errors, and its values."""
+
+    def __init__(self, code: str, **values: Any) -> None:
+        super().__init__(code)
+        self.code, self.values = code, values
+
+    def __str__(self) -> str:
+        return wording.text(f"cli.import_errors.{self.code}", **self.values)
+
+
 def _req(row: Row, key: str) -> str:
     value = (row.get(key) or "").strip()
     if not value:
-        raise ValueError(f"« {key} » manquant")
+        raise RowError("missing", column=key)
     return value
 
 
@@ -52,10 +66,10 @@ def _opt(row: Row, key: str) -> Optional[str]:
 def _customer(row: Row) -> Dict[str, Any]:
     cid = _req(row, "id")
     if not re.fullmatch(r"CLT-\d{5}", cid):
-        raise ValueError(f"identifiant client invalide « {cid} » (CLT-00000)")
+        raise RowError("invalid_customer_id", value=cid)
     email = _opt(row, "email")
     if email and not EMAIL.match(email):
-        raise ValueError(f"e-mail invalide « {email} »")
+        raise RowError("invalid_email", value=email)
 
     def score(k: str, hi: int) -> Optional[int]:
         return int(row[k]) if _opt(row, k) and 0 <= int(row[k]) <= hi else None
@@ -78,7 +92,7 @@ def _invoice(row: Row) -> Dict[str, Any]:
     try:
         amount = Decimal(_req(row, "amount_eur").replace(",", "."))
     except InvalidOperation:
-        raise ValueError("montant invalide") from None
+        raise RowError("invalid_amount") from None
     return {"id": _req(row, "id"), "customer_id": _req(row, "customer_id"),
             "issued_on": date.fromisoformat(_req(row, "issued_on")), "period": _req(row, "period"),
             "amount_eur": amount, "label": _req(row, "label")}
@@ -105,10 +119,10 @@ def import_csv(session: Session, kind: str, source: str | Path) -> int:
         try:
             values = parse(row)
             if kind in ("subscriptions", "invoices") and session.get(m.Customer, values["customer_id"]) is None:
-                raise ValueError(f"client inconnu « {values['customer_id']} »")
+                raise RowError("unknown_customer", value=values["customer_id"])
             rows.append(values)
         except (ValueError, KeyError) as exc:
-            errors.append(f"ligne {n} : {exc}")
+            errors.append(wording.text("cli.import_line", line=n, problem=str(exc)))
     if errors:
         raise ImportError_(errors)
     for values in rows:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Callable, Dict, Optional, Protocol, cast
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
+from numi import wording
 from numi.mail import Mail, new_message_id
 from numi.reminders.outbox import render_mail
 from numi.alerts.engine import ruleset
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 ON_CALL = "astreinte_technique"
-WHAT = {"numi": "La base de données de numi", "tracker": "Le stockage des conversations (tracker store)"}
 
 
 class MailSender(Protocol):
@@ -79,7 +79,8 @@ class OutageWatch:
         if on_call is None or not on_call.email:
             return
         subject, body = render_mail("outage", {
-            "recipient_name": on_call.name, "what": WHAT[name], "restored": restored, "holder": self.holder,
+            "recipient_name": on_call.name, "what": wording.text(f"outage.{name}"), "restored": restored,
+            "holder": self.holder,
             "since": (started or self.since.get(name) or now).strftime("%d/%m/%Y %H:%M:%S"),
             "until": now.strftime("%d/%m/%Y %H:%M:%S"),
             "minutes": round(((now - started).total_seconds() if started else 0) / 60, 1)})

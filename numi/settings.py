@@ -11,6 +11,8 @@ from datetime import time
 from pathlib import Path
 from typing import Dict, Mapping, Optional, Tuple
 
+from numi import wording
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # Opening hours, Monday=0 .. Sunday=6: (open, close) or None when closed.
@@ -85,10 +87,7 @@ def check_secrets(env: Optional[Mapping[str, str]] = None) -> None:
         return
     missing = [name for name in REQUIRED_SECRETS if not env.get(name) or env.get(name) == DEV_SECRET]
     if missing:
-        raise ConfigurationError(
-            "numi refuse de démarrer : " + ", ".join(missing) + " manquant(s). Définissez-les (valeurs longues et "
-            "aléatoires, par exemple « python -c 'import secrets; print(secrets.token_urlsafe(32))' »), ou lancez "
-            "« make run » pour le mode local de démonstration.")
+        raise ConfigurationError(wording.text("startup.missing_secrets", names=", ".join(missing)))
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ def raise_from_playbook(env, frame: Dict[str, Any], pb, rule: str, note: str = "
     if alert is not None:
         return alert
     # a rule the rules file does not name: kept for the record, but it has nobody to reach
-    log.warning("playbook %s, step %s: alert rule « %s » is not in the alert rules; nobody is told",
+    log.warning("playbook %s, step %s: alert rule '%s' is not in the alert rules; nobody is told",
                 pb.id, frame.get("step"), rule)
     alert = m.Alert(rule=rule, conversation_id=env.conversation_id, customer_id=env.customer_id,
                     message=last_customer or note, created_at=env.now,

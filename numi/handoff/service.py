@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from numi import access
+from numi import access, wording
 from numi.db import models as m
 from numi.tickets import service as tickets
 from numi.vocab import PRIORITIES, SEES_ALL
@@ -28,8 +28,8 @@ def request(session: Session, ticket: m.Ticket, packet: Dict[str, Any], queue: s
                         status="waiting", created_at=now)
     session.add(handoff)
     if ticket.status != "escalated" and "escalated" in allowed(ticket.status):
-        tickets.transition(session, ticket, Transition("escalated", reason=f"transfert vers {queue} : {reason}"),
-                           actor=actor, now=now)
+        why = wording.text("ticket_history.handoff_requested", queue=queue, reason=reason)
+        tickets.transition(session, ticket, Transition("escalated", reason=why), actor=actor, now=now)
     ticket.queue = queue
     session.flush()
     return handoff
@@ -59,10 +59,10 @@ def record_message(session: Session, handoff_id: int, sender: str, text: str, au
     session.add(m.HandoffMessage(handoff_id=handoff_id, sender=sender, author=author, text=text[:4000], at=now))
 
 
-class HandoffError(ValueError):
-    def __init__(self, message: str, status: int = 409) -> None:
-        super().__init__(message)
-        self.status = status
+class HandoffError(wording.Refusal):
+    """A claim or an end the handoff's state refuses: a code of texts.yml's api_errors."""
+
+    default_status = 409
 
 
 def can_take(staff: dict, queue: str) -> bool:
@@ -71,9 +71,9 @@ def can_take(staff: dict, queue: str) -> bool:
 
 def claim(session: Session, handoff: m.Handoff, staff: dict, now: datetime) -> m.Handoff:
     if not can_take(staff, handoff.queue):
-        raise HandoffError("cette file n'est pas la vôtre", 403)
+        raise HandoffError("handoff_not_your_queue", 403)
     if handoff.status != "waiting":
-        raise HandoffError(f"déjà {handoff.status}")
+        raise HandoffError("handoff_already", state=handoff.status)
     handoff.status, handoff.claimed_by, handoff.claimed_at = "claimed", staff["name"], now
     ticket = session.get(m.Ticket, handoff.ticket_number) if handoff.ticket_number else None
     if ticket is not None:
@@ -87,20 +87,21 @@ def end(session: Session, handoff: m.Handoff, staff: dict, now: datetime, close_
         note: Optional[str] = None) -> m.Handoff:
     """Hand the conversation back to the bot, or close it (and its ticket)."""
     if handoff.status not in ("waiting", "claimed"):
-        raise HandoffError(f"déjà {handoff.status}")
+        raise HandoffError("handoff_already", state=handoff.status)
     if handoff.status == "claimed" and handoff.claimed_by != staff["name"] and staff["role"] not in SEES_ALL:
-        raise HandoffError("conversation tenue par un autre conseiller", 403)
+        raise HandoffError("handoff_held_by_other", 403)
     ticket = session.get(m.Ticket, handoff.ticket_number) if handoff.ticket_number else None
     actor = f"{staff['role']}:{staff['name']}"
     if close_reason is not None:
         if ticket is not None and ticket.status != "closed":
-            tickets.transition(session, ticket, Transition("closed", reason="clôturé par le conseiller",
-                                                            close_reason=close_reason, note=note), actor=actor, now=now)
+            why = wording.text("ticket_history.closed_by_agent")
+            tickets.transition(session, ticket, Transition("closed", reason=why, close_reason=close_reason, note=note),
+                               actor=actor, now=now)
         handoff.status = "closed"
     else:
         if ticket is not None and ticket.status == "escalated":
-            tickets.transition(session, ticket, Transition("in_progress", reason="conversation rendue au bot"),
-                               actor=actor, now=now)
+            why = wording.text("ticket_history.handed_back")
+            tickets.transition(session, ticket, Transition("in_progress", reason=why), actor=actor, now=now)
         handoff.status = "returned"
     handoff.ended_at = now
     return handoff

@@ -286,7 +286,7 @@ class Walker:
                 del asked[:-60]
                 return
             target = self._resolve_next(step, frame, scope)
-        raise RuntimeError(f"{self.lib[self._top(state)['id']].where()}: trop d'étapes sans attente")
+        raise RuntimeError(f"{self.lib[self._top(state)['id']].where()}: too many steps without a wait (a loop?)")
 
     @staticmethod
     def _remember(state: Dict[str, Any], msg: Parsed) -> None:

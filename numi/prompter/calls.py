@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from numi import auth, conversations
+from numi import auth, conversations, wording
 from numi.db import models as m
 from numi.tickets import service as tickets
 from numi.tickets.lifecycle import QUEUES, Transition, TransitionError, allowed
@@ -17,10 +17,8 @@ SUMMARY_FIELDS = ("situation", "actions", "resolution")
 MAX_FIELD = 4000
 
 
-class CallError(ValueError):
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
+class CallError(wording.Refusal):
+    """A call operation refused: a code of texts.yml's api_errors, and the HTTP status (400)."""
 
 
 def start(staff: Dict[str, str], secret: str, customer: Optional[m.Customer] = None,
@@ -38,9 +36,9 @@ def check_token(call_id: str, token: Any, staff: Dict[str, str], secret: str) ->
     """The call token must be this call's, minted for this staff member. Returns its payload."""
     payload = auth.verify(token, secret, kind="agent")
     if not payload or payload.get("conv") != call_id:
-        raise CallError("jeton d'appel invalide", 403)
+        raise CallError("call_token_invalid", 403)
     if payload.get("sub") != staff["name"] and staff["role"] not in ("supervisor", "admin"):
-        raise CallError("cet appel appartient à un autre membre de l'équipe", 403)
+        raise CallError("call_of_other_staff", 403)
     return payload
 
 
@@ -63,10 +61,10 @@ def ensure_ticket(session: Session, call_id: str, scenario: str, actor: str, cus
 
 def escalate(session: Session, ticket: m.Ticket, queue: str, actor: str, reason: str) -> m.Ticket:
     if queue not in QUEUES:
-        raise CallError("file inconnue")
+        raise CallError("unknown_queue")
     if ticket.status != "escalated":
         if "escalated" not in allowed(ticket.status):
-            raise CallError(f"un ticket « {ticket.status} » ne peut pas être escaladé", 409)
+            raise CallError("call_cannot_escalate", 409, state=ticket.status)
         tickets.transition(session, ticket, Transition("escalated", reason=reason), actor=actor)
     ticket.queue = queue
     tickets.record(session, ticket, actor=actor, event="assigned", details={"queue": queue})
@@ -78,10 +76,10 @@ def clean_summary(body: Dict[str, Any]) -> Dict[str, str]:
     for key in SUMMARY_FIELDS:
         value = body.get(key, "")
         if not isinstance(value, str):
-            raise CallError(f"« {key} » doit être un texte")
+            raise CallError("call_summary_not_text", field=key)
         summary[key] = value.strip()[:MAX_FIELD]
     if not any(summary.values()):
-        raise CallError("le résumé d'appel est vide")
+        raise CallError("call_summary_empty")
     return summary
 
 

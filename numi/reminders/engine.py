@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from numi import wording
 from numi.clock import date_fr, local_date, to_local, to_utc_naive
 from numi.db import models as m
 from numi.reminders import crashpoints, outbox
@@ -135,15 +136,16 @@ def context(session: Session, ticket: m.Ticket, today: date, tz: str,
     customer = session.get(m.Customer, ticket.customer_id) if ticket.customer_id else None
     done = done_steps(session, ticket)
     waiting_day = local_date(ticket.waiting_since, tz)
-    agent = (ticket.assignee or "").split(":")[-1] or "L'équipe numi.support"
+    agent = (ticket.assignee or "").split(":")[-1] or wording.text("reminder_mails.signature")
+    waiting_for = ticket.waiting_for or wording.text("reminder_mails.waiting_for")
     return {
         "customer": customer,
         "first_name": (customer.first_name if customer else "") or "",
         "ticket": ticket,
         "ref": ticket.ref,
-        "subject": ticket.subject or "votre demande",
-        "waiting_for": ticket.waiting_for or "Votre retour sur notre dernière proposition.",
-        "waiting_inline": _inline(ticket.waiting_for or "Votre retour sur notre dernière proposition."),
+        "subject": ticket.subject or wording.text("reminder_mails.subject"),
+        "waiting_for": waiting_for,
+        "waiting_inline": _inline(waiting_for),
         "opened": date_fr(local_date(ticket.created_at, tz)),
         "opened_short": f"{local_date(ticket.created_at, tz):%d/%m}",
         "waiting_days": (today - waiting_day).days,
@@ -176,7 +178,7 @@ def execute(session: Session, settings, policy: Policy, ticket: m.Ticket, action
     customer = session.get(m.Customer, ticket.customer_id) if ticket.customer_id else None
     ctx = context(session, ticket, today, settings.timezone, settings.hotline_phone)
     not_before = _send_time(settings, now, policy.send_window)
-    actor = "système:relances"
+    actor = wording.text("ticket_history.actors.reminders")
     if action.kind == "call" and action.channel == "call":
         subject, body = outbox.render_mail("reminder_call", ctx)
         row = outbox.enqueue(session, key=key, kind="call", channel="call",
@@ -196,10 +198,10 @@ def execute(session: Session, settings, policy: Policy, ticket: m.Ticket, action
                                       not_before=not_before, now=now)
         if row is None:
             return False
-        note = (f"Clôture suite à {ctx['reminders_sent']} rappels sans réponse. Le client peut rouvrir à tout "
-                "moment en nous recontactant avec le même numéro de ticket.")
-        tickets.transition(session, ticket, Transition("closed", reason="inactivité client après rappels",
-                                                       close_reason="inactivity", note=note), actor=actor, now=now)
+        note = wording.text("ticket_history.inactivity_closure_note", reminders=ctx["reminders_sent"])
+        why = wording.text("ticket_history.inactivity_closure")
+        tickets.transition(session, ticket, Transition("closed", reason=why, close_reason="inactivity", note=note),
+                           actor=actor, now=now)
     else:
         channel = action.channel
         # a call step that fell back to e-mail sends the follow-up e-mail, never the call script

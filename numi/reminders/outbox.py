@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from numi import wording
 from numi.clock import utcnow
 from numi.db import models as m
 from numi.mail import Mail, Mailer, message_id
@@ -75,7 +76,7 @@ def enqueue(session: Session, *, key: str, kind: str, channel: str, recipient: O
             session.add(row)
     except IntegrityError:  # a concurrent writer inserted the same key
         return None
-    session.info["outbox_pending"] = True  # the request delivers after commit (see actions_bp)
+    session.info["outbox_pending"] = True  # the request delivers after commit (see numi/service/blueprints/actions.py)
     return row
 
 
@@ -160,7 +161,8 @@ def _failed(sessions: sessionmaker, row_id: int, attempts: int, exc: Exception, 
                                     not_before=None if permanent else now + backoff(attempts))).rowcount
         row = s.get(m.OutboxMessage, row_id)
         if changed and permanent and row.ticket_number is not None:
-            s.add(m.TicketEvent(ticket_number=row.ticket_number, at=now, actor="système:envoi", event="delivery_failed",
+            s.add(m.TicketEvent(ticket_number=row.ticket_number, at=now, event="delivery_failed",
+                                actor=wording.text("ticket_history.actors.outbox"),
                                 details={"channel": row.channel, "kind": row.kind, "error": error[:200],
                                          "attempts": attempts}))
     return "failed"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Dict, FrozenSet, Optional
 
 from numi.vocab import PRIORITIES, QUEUES
+from numi.wording import Refusal
 
 __all__ = ["PRIORITIES", "QUEUES"]  # re-exported: the vocabulary of tickets, defined in numi.vocab
 
@@ -38,8 +39,11 @@ TRANSITIONS: Dict[str, FrozenSet[str]] = {
 }
 
 
-class TransitionError(ValueError):
-    """A transition the lifecycle forbids, or one missing what it requires."""
+class TransitionError(Refusal):
+    """A transition the lifecycle forbids, or one missing what it requires: a code of
+    templates/web/texts.yml's api_errors (the API answers 409 with its words)."""
+
+    default_status = 409
 
 
 @dataclass(frozen=True)
@@ -54,18 +58,16 @@ class Transition:
 def check(from_status: str, t: Transition) -> None:
     """Raise TransitionError unless `t` is allowed from `from_status`."""
     if t.to_status not in STATUSES:
-        raise TransitionError(f"statut inconnu : {t.to_status}")
+        raise TransitionError("unknown_status", to_status=t.to_status)
     if t.to_status not in TRANSITIONS.get(from_status, frozenset()):
-        raise TransitionError(f"transition interdite : {from_status} → {t.to_status}")
+        raise TransitionError("forbidden_transition", from_status=from_status, to_status=t.to_status)
     if t.to_status == "waiting_customer" and t.waiting_reason not in WAITING_REASONS:
-        raise TransitionError(
-            "une mise en attente client exige un motif d'attente parmi : " + ", ".join(WAITING_REASONS)
-        )
+        raise TransitionError("waiting_reason_required", reasons=", ".join(WAITING_REASONS))
     if t.to_status == "closed":
         if t.close_reason not in CLOSE_REASONS:
-            raise TransitionError("une clôture exige un motif parmi : " + ", ".join(CLOSE_REASONS))
+            raise TransitionError("close_reason_required", reasons=", ".join(CLOSE_REASONS))
         if not (t.note or "").strip():
-            raise TransitionError("une clôture exige une note interne")
+            raise TransitionError("close_note_required")
 
 
 def allowed(from_status: str) -> FrozenSet[str]:

@@ -7,6 +7,7 @@ from typing import Any, Dict, Iterable, Optional, Set
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from numi import wording
 from numi.clock import utcnow
 from numi.db.models import Customer, Ticket, TicketEvent, parse_ticket_ref
 from numi.reminders import policy
@@ -75,9 +76,9 @@ def open_ticket(
         if earlier is not None:
             return earlier
     if priority is not None and priority not in lifecycle.PRIORITIES:
-        raise TransitionError(f"priorité inconnue : {priority}")
+        raise TransitionError("unknown_priority", priority=priority)
     if queue is not None and queue not in lifecycle.QUEUES:
-        raise TransitionError(f"file inconnue : {queue}")
+        raise TransitionError("unknown_queue_named", queue=queue)
     now = now or utcnow()
     ticket = Ticket(
         scenario=scenario,
@@ -175,11 +176,9 @@ def customer_replied(
     session: Session, ticket: Ticket, *, actor: str, text: str = "", now: Optional[datetime] = None
 ) -> Ticket:
     """A customer's reply stops the clock; after closure it reopens the same ticket."""
-    if ticket.status == "waiting_customer":
-        return transition(session, ticket, Transition("in_progress", reason="réponse du client"),
-                          actor=actor, now=now)
-    if ticket.status == "closed":
-        return transition(session, ticket, Transition("in_progress", reason="le client a répondu après la clôture"),
+    if ticket.status in ("waiting_customer", "closed"):
+        why = "customer_replied" if ticket.status == "waiting_customer" else "customer_replied_after_close"
+        return transition(session, ticket, Transition("in_progress", reason=wording.text(f"ticket_history.{why}")),
                           actor=actor, now=now)
     record(session, ticket, actor=actor, event="customer_message", at=now,
            details={"text": text[:500]} if text else None)
