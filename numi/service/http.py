@@ -8,34 +8,31 @@ from __future__ import annotations
 
 import hmac
 from datetime import date
-from functools import lru_cache, wraps
+from functools import wraps
 from typing import Any, Callable, Collection, Coroutine, Dict, Optional, Type, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 from sanic import response
 from sanic.exceptions import SanicException
 from sanic.request import Request
 from sqlalchemy import select
 
-from numi import audit, auth
+from numi import audit, auth, wording
 from numi.clock import local_date, utcnow
 from numi.db import models as m
-from numi.settings import ROOT
 
 T = TypeVar("T", bound=BaseModel)
 Handler = Callable[..., Coroutine[Any, Any, response.HTTPResponse]]
 
 
 # --- errors -------------------------------------------------------------------
-@lru_cache(maxsize=1)
 def texts() -> Dict[str, Any]:
-    """templates/web/texts.yml: the pages' labels and the API's error messages, read once."""
-    return yaml.safe_load((ROOT / "templates" / "web" / "texts.yml").read_text(encoding="utf-8"))
+    """templates/web/texts.yml: the pages' labels and the API's error messages (numi/wording.py reads it once)."""
+    return wording.texts()
 
 
 def message(key: str, **values: Any) -> str:
-    return str(texts()["api_errors"][key].format(**values))
+    return wording.api_error(key, **values)
 
 
 def error(key: str, status: int, **values: Any) -> response.HTTPResponse:
@@ -44,7 +41,7 @@ def error(key: str, status: int, **values: Any) -> response.HTTPResponse:
 
 
 def bad(text: str, status: int = 400) -> response.HTTPResponse:
-    """`{"error": text}`: a refusal worded by the domain (a lifecycle or handoff error)."""
+    """`{"error": text}`: a refusal worded in texts.yml (`message(key)`, or a domain error's str())."""
     return response.json({"error": text}, status=status)
 
 

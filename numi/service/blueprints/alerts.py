@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from numi import access
 from numi.db import models as m
-from numi.service.http import audit_request, bad, deny, require
+from numi.service.http import audit_request, bad, deny, message, require
 from numi.vocab import ALERT_READERS, DESK
 
 bp = Blueprint("alerts", url_prefix="/api")
@@ -40,7 +40,7 @@ async def conversation_signals(request: Request, conversation_id: str) -> respon
     rows = list(request.ctx.db.scalars(select(m.MessageSignal).where(
         m.MessageSignal.conversation_id == conversation_id[:128]).order_by(m.MessageSignal.id)))
     if not rows:
-        return bad("aucun message analysé pour cette conversation", 404)
+        return bad(message("no_signals"), 404)
     customer_id = next((r.customer_id for r in reversed(rows) if r.customer_id), None)
     audit_request(request, "allowed", target=customer_id or conversation_id[:128], action="read_conversation_signals")
     emotional = [r for r in rows if r.emotion != "neutral"]

@@ -5,11 +5,10 @@ from sanic import Blueprint, response
 from sanic.request import Request
 
 from numi.reminders import dashboard
-from numi.service.http import bad, parse_today, require
+from numi.service.http import bad, message, parse_today, require
 from numi.vocab import DESK, KPI_READERS
 
 bp = Blueprint("dashboard", url_prefix="/api")
-BAD_DATE = "« today » doit être une date AAAA-MM-JJ"
 
 
 @bp.get("/reminders/daily")
@@ -18,7 +17,7 @@ async def reminders_daily(request: Request) -> response.HTTPResponse:
     try:
         today = parse_today(request)
     except ValueError:
-        return bad(BAD_DATE)
+        return bad(message("invalid_today"))
     return response.json(dashboard.daily_list(request.ctx.db, today, request.app.ctx.settings.timezone))
 
 
@@ -28,5 +27,5 @@ async def reminders_kpis(request: Request) -> response.HTTPResponse:
     try:
         today = parse_today(request)
     except ValueError:
-        return bad(BAD_DATE)
+        return bad(message("invalid_today"))
     return response.json({"kpis": dashboard.kpis(request.ctx.db, today, request.app.ctx.settings.timezone)})

@@ -13,7 +13,7 @@ from numi.db import models as m
 from numi.handoff import service as handoffs
 from numi.rasa_client import RasaClient
 from numi.service import schemas
-from numi.service.http import audit_request, bad, body_of, deny, require
+from numi.service.http import audit_request, bad, body_of, deny, message, require
 from numi.tickets import lifecycle
 from numi.tickets.lifecycle import TransitionError
 from numi.vocab import DESK
@@ -26,7 +26,7 @@ def scoped_handoff(request: Request, handoff_id: str) -> Union[m.Handoff, respon
     h: Optional[m.Handoff] = (request.ctx.db.get(m.Handoff, int(handoff_id))
                               if str(handoff_id).isdigit() and len(handoff_id) < 12 else None)
     if h is None:
-        return bad("transfert introuvable", 404)
+        return bad(message("unknown_handoff"), 404)
     if not access.queue_allowed(request.ctx.staff, h.queue):
         return deny(request, "queue_out_of_scope", target=f"handoff:{h.id}")
     return h
@@ -42,7 +42,7 @@ async def _tell_rasa(request: Request, conversation_id: str, event: Dict[str, An
 async def list_handoffs(request: Request) -> response.HTTPResponse:
     queue = request.args.get("queue")
     if queue is not None and queue not in lifecycle.QUEUES:
-        return bad("file inconnue")
+        return bad(message("unknown_queue"))
     staff = request.ctx.staff
     if queue is not None and not access.queue_allowed(staff, queue):
         return deny(request, "queue_out_of_scope")
@@ -98,7 +98,7 @@ async def reply_handoff(request: Request, handoff_id: str) -> response.HTTPRespo
         return h
     staff = request.ctx.staff
     if h.status != "claimed" or (h.claimed_by != staff["name"] and not access.sees_all(staff)):
-        return bad("prenez d'abord la conversation", 409)
+        return bad(message("claim_first"), 409)
     handoffs.record_message(request.ctx.db, h.id, "agent", body.text, staff["name"], utcnow())
     request.ctx.db.commit()
     await _tell_rasa(request, h.conversation_id, {"type": "agent_message", "text": body.text, "author": staff["name"]})
@@ -111,7 +111,7 @@ async def _end_handoff(request: Request, handoff_id: str, close: bool) -> respon
     if isinstance(h, response.HTTPResponse):
         return h
     if close and (body.close_reason is None or not body.note):
-        return bad("clôturer demande « close_reason » (" + ", ".join(lifecycle.CLOSE_REASONS) + ") et « note »", 422)
+        return bad(message("close_needs_reason_and_note", reasons=", ".join(lifecycle.CLOSE_REASONS)), 422)
     try:
         handoffs.end(request.ctx.db, h, request.ctx.staff, utcnow(), close_reason=body.close_reason if close else None,
                      note=body.note)

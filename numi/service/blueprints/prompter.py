@@ -11,7 +11,8 @@ from numi.db import models as m
 from numi.prompter import calls
 from numi.rasa_client import RasaClient, RasaError
 from numi.service import schemas
-from numi.service.http import bad, body_of, require
+from numi import wording
+from numi.service.http import bad, body_of, message, require
 from numi.vocab import PHONE
 
 bp = Blueprint("prompter", url_prefix="/api/prompter")
@@ -35,7 +36,7 @@ def _call(request: Request, call_id: str,
 
 def _scenario(request: Request, body: Any) -> str:
     if body.scenario not in request.app.ctx.services.library:
-        raise calls.CallError("« scenario » doit être un scénario connu", 422)
+        raise calls.CallError("unknown_scenario", 422)
     return str(body.scenario)
 
 
@@ -47,7 +48,7 @@ async def start_call(request: Request) -> response.HTTPResponse:
     if body.customer_id:
         customer = request.ctx.db.get(m.Customer, body.customer_id.strip().upper()[:16])
         if customer is None or customer.erased_at is not None:
-            return bad("client inconnu", 404)
+            return bad(message("unknown_customer"), 404)
     return response.json(calls.start(request.ctx.staff, request.app.ctx.settings.secret, customer), status=201)
 
 
@@ -60,14 +61,14 @@ async def say(request: Request, call_id: str) -> response.HTTPResponse:
     body = checked[0]
     text = body.text
     if not text.strip():
-        return bad("« text » : ce que dit l'appelant", 422)
+        return bad(message("caller_text_required"), 422)
     metadata = {"agent_token": body.call_token}  # it names the caller when the hotliner identified them
     request.ctx.db.commit()  # no database lock held while Rasa calls the actions back
     settings = request.app.ctx.settings
     try:
         messages = await RasaClient(settings.rasa_url, settings.rasa_token).say(call_id, text[:4000], metadata)
     except (RasaError, OSError) as exc:
-        return bad(f"assistant indisponible : {exc}", 502)
+        return bad(message("assistant_unavailable", problem=exc), 502)
     ticket = calls.call_ticket(request.ctx.db, call_id)
     return response.json({"messages": messages,
                           "ticket": m.ticket_json(ticket, with_history=False) if ticket else None})
@@ -104,7 +105,7 @@ async def open_ticket(request: Request, call_id: str) -> response.HTTPResponse:
 async def escalate(request: Request, call_id: str) -> response.HTTPResponse:
     return await _on_ticket(request, call_id, lambda body, ticket: calls.escalate(
         request.ctx.db, ticket, body.queue, _actor(request),
-        reason=(body.reason or "escalade depuis le prompteur")[:500]), schemas.CallEscalation)
+        reason=(body.reason or wording.text("ticket_history.prompter_escalation"))[:500]), schemas.CallEscalation)
 
 
 @bp.post("/calls/<call_id>/summary")

@@ -15,9 +15,9 @@ from numi.clock import utcnow
 from numi.db import models as m
 from numi.reminders.policy import load_default
 from numi.service import schemas
-from numi.service.http import bad, body_of, deny, error, require
+from numi.service.http import bad, body_of, deny, error, message, require
 from numi.tickets import service
-from numi.tickets.lifecycle import Transition, TransitionError
+from numi.tickets.lifecycle import WAITING_REASONS, Transition, TransitionError
 from numi.vocab import DESK
 
 bp = Blueprint("tickets", url_prefix="/api")
@@ -35,7 +35,7 @@ def scoped_ticket(request: Request, ref: str) -> Union[m.Ticket, response.HTTPRe
     """The ticket `ref` if the caller may see it, else the refusal (404, 403)."""
     ticket = service.get_by_ref(request.ctx.db, ref)
     if ticket is None:
-        return bad("ticket introuvable", 404)
+        return bad(message("unknown_ticket"), 404)
     if not access.ticket_visible(request.ctx.db, request.ctx.staff, ticket):
         return deny(request, "out_of_scope", target=ticket.ref)
     return ticket
@@ -69,14 +69,14 @@ async def create_ticket(request: Request) -> response.HTTPResponse:
     body = body_of(request, schemas.TicketCreate)
     staff = request.ctx.staff
     if body.scenario not in request.app.ctx.services.library:
-        return bad("« scenario » doit être un scénario connu", 422)
+        return bad(message("unknown_scenario"), 422)
     given = body.__fields_set__
     if staff["role"] != "admin" and any(k in given for k in ADMIN_ONLY_FIELDS):
         return deny(request)
     if body.queue is not None and not access.queue_allowed(staff, body.queue):
         return deny(request, "queue_out_of_scope")
     if body.customer_id is not None and request.ctx.db.get(m.Customer, body.customer_id) is None:
-        return bad("client inconnu", 422)
+        return bad(message("unknown_customer"), 422)
     number = m.parse_ticket_ref(body.id) if body.id else None
     if number is not None and request.ctx.db.get(m.Ticket, number) is not None:
         return error("ticket_id_taken", 409)
@@ -96,7 +96,7 @@ async def create_ticket(request: Request) -> response.HTTPResponse:
 def _import_status(request: Request, ticket: m.Ticket, body: schemas.TicketCreate, staff: Dict[str, Any]) -> None:
     """An admin imports a ticket from another helpdesk in a given state."""
     if body.status == "waiting_customer" and body.waiting_reason is None:
-        raise TransitionError("une mise en attente client exige un motif d'attente")
+        raise TransitionError("waiting_reason_required", reasons=", ".join(WAITING_REASONS))
     ticket.status = body.status
     ticket.waiting_reason = body.waiting_reason
     ticket.waiting_since = _dt(body.waiting_since) or (utcnow() if body.status == "waiting_customer" else None)

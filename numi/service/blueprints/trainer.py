@@ -13,7 +13,7 @@ from sanic.request import Request
 from numi import replay
 from numi.replay.anonymise import customer_names
 from numi.service import schemas
-from numi.service.http import bad, body_of, require
+from numi.service.http import bad, body_of, message, require
 from numi.vocab import TRAINING
 
 bp = Blueprint("trainer", url_prefix="/api/trainer")
@@ -47,7 +47,7 @@ async def story(request: Request, story_id: str) -> response.HTTPResponse:
         return response.json(await _blocking(request, replay.load_story, unquote(story_id), names=names,
                                              **_options(request)))
     except replay.StoryNotFound:
-        return bad("histoire introuvable", 404)
+        return bad(message("unknown_story"), 404)
 
 
 def _quiz(request: Request, quiz_id: str) -> Dict[str, Any]:
@@ -85,7 +85,7 @@ async def _full_quiz(request: Request, quiz_id: str) -> Union[Dict[str, Any], re
     try:
         return await _blocking(request, _quiz, request, quiz_id)
     except (replay.QuizNotFound, replay.StoryNotFound):
-        return bad("quiz introuvable", 404)
+        return bad(message("unknown_quiz"), 404)
 
 
 @bp.post("/quizzes/<quiz_id:path>/answer")
@@ -98,7 +98,7 @@ async def answer(request: Request, quiz_id: str) -> response.HTTPResponse:
         return full
     index = body.index
     if not 0 <= index < len(full["questions"]):
-        return bad("« index » : le numéro d'une question du quiz", 422)
+        return bad(message("quiz_index_required"), 422)
     result = replay.score({**full, "questions": [full["questions"][index]]}, [body.given])
     detail = result["details"][0]
     return response.json({"index": index, "correct": detail["correct"], "answer": detail["answer"],

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from numi import auth
 from numi.db import models as m
 from numi.db.demo_history import PREFIX
-from numi.service.http import client_address, texts
+from numi.service.http import client_address, message, texts
 from numi.settings import ROOT
 
 TEMPLATES = ROOT / "templates" / "web"
@@ -87,7 +87,7 @@ async def site(request: Request) -> response.HTTPResponse:
 @bp.get("/static/vendor/socket.io.min.js")
 async def socket_io_client(request: Request) -> response.HTTPResponse:
     if not SOCKET_IO_CLIENT.exists():
-        return response.text("socket.io-client manquant : lancez « make setup » (npm ci).", status=404)
+        return response.text(message("socket_io_missing"), status=404)
     file: response.HTTPResponse = await response.file(str(SOCKET_IO_CLIENT), mime_type="application/javascript")
     return file
 
@@ -101,5 +101,5 @@ async def console_home(request: Request) -> response.HTTPResponse:
 async def console_page(request: Request, name: str) -> response.HTTPResponse:
     page = CONSOLE_PAGES.get(name)
     if page is None:
-        return response.html("<!doctype html><title>404</title><p>Page introuvable.</p>", status=404)
+        return response.html(f"<!doctype html><title>404</title><p>{message('page_not_found')}</p>", status=404)
     return _page(request, f"{page}.html.j2", page=page)
