@@ -1,5 +1,5 @@
 # numi assist — the two commands of the README are `make run` and `make test`.
-.PHONY: setup train run test test-fast validate lint types nlu-eval nlu-eval-hard emotion-eval-hard alerts-eval-hard leakage simulate nlu-compare alerts-eval lint-playbooks bench bench-stock bench-reminders bench-alerts screenshots clean cluster cluster-stop
+.PHONY: setup train run test test-fast validate lint types nlu-eval nlu-eval-hard emotion-eval-hard alerts-eval-hard leakage simulate nlu-compare alerts-eval lint-playbooks bench bench-stock bench-reminders bench-alerts screenshots clean cluster cluster-stop bench-cluster
 
 setup:
 	@scripts/bootstrap.sh
@@ -90,3 +90,8 @@ cluster: setup
 
 cluster-stop:
 	@PYTHONPATH=. .venv/bin/python -m numi.cluster stop
+
+# the cluster under load (1 and 2 Rasa replicas at 10, 50, 100 conversations), then kill -9 of a Rasa
+# replica and of the scheduler's numi process under load: results/bench-cluster.json (about 15 min)
+bench-cluster: setup
+	@PYTHONPATH=. .venv/bin/python scripts/bench_cluster.py

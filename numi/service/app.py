@@ -74,6 +74,25 @@ def _errors(app: Sanic) -> None:
     app.error_handler.add(Exception, unexpected)
 
 
+def _alerts_worker() -> "subprocess.Popen[bytes]":
+    return subprocess.Popen([sys.executable, "-m", "numi.alerts.worker"], preexec_fn=lambda: os.nice(10))
+
+
+async def _supervise_alerts_worker(app: Sanic, every: float = 2.0) -> None:
+    """Start the alerts worker again when it exits while the service runs (a crash, a kill):
+    the messages it had not acknowledged wait in RabbitMQ or the tracker store meanwhile."""
+    delay = every
+    while getattr(app.ctx, "alerts_worker", None) is not None:
+        await asyncio.sleep(delay)
+        worker = app.ctx.alerts_worker
+        if worker is None or worker.poll() is None:
+            delay = every
+            continue
+        log.warning("alerts worker exited (code %s): started again", worker.returncode)
+        app.ctx.alerts_worker = _alerts_worker()
+        delay = min(delay * 2, 30.0)  # a worker that dies at once is not restarted in a tight loop
+
+
 def _base_app(settings: Settings, name: str) -> Sanic:
     app = Sanic(name)
     app.config.REQUEST_MAX_SIZE = 2_000_000
@@ -135,15 +154,16 @@ def create_app(settings: Optional[Settings] = None, name: str = "numi", with_act
                 host=s.action_host, port=s.action_port, access_log=False, return_asyncio_server=True)
         if s.scheduler_enabled:
             app.add_task(scheduler_loop(app))
-        if s.alerts_enabled:  # a niced process of its own (numi/alerts/worker.py)
-            app.ctx.alerts_worker = subprocess.Popen([sys.executable, "-m", "numi.alerts.worker"],
-                                                     preexec_fn=lambda: os.nice(10))
+        if s.alerts_enabled:  # a niced process of its own (numi/alerts/worker.py), restarted if it dies
+            app.ctx.alerts_worker = _alerts_worker()
+            app.add_task(_supervise_alerts_worker(app))
 
     async def stop_workers(app: Sanic, _loop: asyncio.AbstractEventLoop) -> None:
         server = getattr(app.ctx, "actions_server", None)
         if server is not None:
             server.close()
         worker = getattr(app.ctx, "alerts_worker", None)
+        app.ctx.alerts_worker = None  # first: the supervisor does not start it again
         if worker is not None:
             worker.terminate()
             try:
