@@ -43,8 +43,12 @@ from urllib.parse import urlsplit
 import jinja2
 import psycopg2  # type: ignore[import-untyped]
 import redis
+import sqlalchemy as sa
 import yaml
 from sqlalchemy.engine import make_url
+
+from numi.cli import main as cli_main
+from numi.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -120,9 +124,9 @@ def _int(env: Mapping[str, str], name: str) -> int:
         value = int(env[name])
     except (KeyError, ValueError):
         raise ClusterError(say("bad_setting", name=name, value=env.get(name, ""),
-                               detail="un entier est attendu")) from None
+                               detail=say("detail_integer"))) from None
     if value < 1:
-        raise ClusterError(say("bad_setting", name=name, value=value, detail="au moins 1"))
+        raise ClusterError(say("bad_setting", name=name, value=value, detail=say("detail_at_least_one")))
     return value
 
 
@@ -131,7 +135,7 @@ def _ports(env: Mapping[str, str], listed: str, first: str, count: int) -> List[
         ports = [int(p) for p in env[listed].split(",") if p.strip()]
         if len(ports) != count:
             raise ClusterError(say("bad_setting", name=listed, value=env[listed],
-                                   detail=f"{count} ports sont attendus"))
+                                   detail=say("detail_ports", count=count)))
         return ports
     return [_int(env, first) + i for i in range(count)]
 
@@ -142,7 +146,7 @@ def topology(env: Optional[Mapping[str, str]] = None) -> Topology:
     split = urlsplit(lb_url)
     if split.scheme != "http" or not split.port:
         raise ClusterError(say("bad_setting", name="NUMI_LB_URL", value=lb_url,
-                               detail="http://127.0.0.1:<port> est attendu"))
+                               detail=say("detail_lb_url")))
     n_rasa, n_numi = _int(env, "NUMI_RASA_REPLICAS"), _int(env, "NUMI_REPLICAS")
     rasa_ports = _ports(env, "NUMI_CLUSTER_RASA_PORTS", "NUMI_CLUSTER_RASA_PORT", n_rasa)
     numi_ports = _ports(env, "NUMI_CLUSTER_NUMI_PORTS", "NUMI_CLUSTER_NUMI_PORT", n_numi)
@@ -217,7 +221,7 @@ def check_rabbitmq(url: str) -> Optional[str]:
             s.sendall(b"AMQP\x00\x00\x09\x01")
             frame = s.recv(7)
         if len(frame) < 7 or frame[0] != 1:
-            raise ConnectionError(f"réponse inattendue {frame[:8]!r}")
+            raise ConnectionError(say("detail_unexpected_answer", frame=repr(frame[:8])))
     except Exception as exc:
         return say("service_down", service="RabbitMQ", host=host, port=port, detail=_first_line(exc))
     return None
@@ -243,7 +247,7 @@ def _port_free(port: int) -> bool:
 
 
 def busy_ports(topo: Topology) -> List[str]:
-    wanted = [(topo.lb_port, "répartiteur"), (topo.actions_lb_port, "répartiteur des actions")]
+    wanted = [(topo.lb_port, say("role_lb")), (topo.actions_lb_port, say("role_actions_lb"))]
     wanted += [(m.port, m.name) for m in topo.rasa] + [(m.port, m.name) for m in topo.numi]
     wanted += [(m.action_port, f"{m.name}, actions") for m in topo.numi if m.action_port]
     return [say("port_busy", port=port, role=role) for port, role in wanted if not _port_free(port)]
@@ -301,20 +305,24 @@ def ensure_databases(env: Mapping[str, str]) -> List[str]:
 
 def prepare_schemas(env: Mapping[str, str], log: Path) -> None:
     """numi's migrations and Rasa's tracker table, once, before the processes race for them."""
-    code = ("import sqlalchemy as sa, sys\n"
-            "from rasa.core.tracker_store import SQLTrackerStore\n"
-            "from numi.cli import main\n"
-            "SQLTrackerStore.Base.metadata.create_all(sa.create_engine(sys.argv[1]))\n"
-            "sys.argv = ['numi.cli', 'db', 'upgrade']\n"
-            "main()\n")
     with open(log, "w") as out:
-        done = subprocess.run([sys.executable, "-c", code, env["NUMI_TRACKER_URL"]], cwd=ROOT, env=dict(env),
+        done = subprocess.run([sys.executable, "-m", "numi.cluster", "schemas"], cwd=ROOT, env=dict(env),
                               stdout=out, stderr=subprocess.STDOUT)
     if done.returncode != 0:
-        raise ClusterError(say("start_failed", what=f"schémas ({log.name})", logs=_tail(log)))
+        raise ClusterError(say("start_failed", what=say("what_schemas", log=log.name), logs=_tail(log)))
 
 
 # -- processes -------------------------------------------------------------------------------
+
+def _create_schemas() -> None:
+    """Rasa's tracker table, then numi's migrations (`numi.cli db upgrade`), on this process's
+    NUMI_TRACKER_URL and NUMI_DATABASE_URL."""
+    from rasa.core.tracker_store import SQLTrackerStore  # noqa: PLC0415 - Rasa, in that subprocess only
+
+    settings = Settings.from_env()
+    SQLTrackerStore.Base.metadata.create_all(sa.create_engine(settings.tracker_url))
+    cli_main(["db", "upgrade"])
+
 
 def _start_time(pid: int) -> Optional[str]:
     """The process's start time (clock ticks since boot), None when gone or a zombie."""
@@ -601,6 +609,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             stop()
         elif command == "status":
             return status()
+        elif command == "schemas":  # run by `start`, in a process of its own (it imports Rasa)
+            _create_schemas()
         elif command == "render":
             print(render_haproxy(topology()), end="")
         else:

@@ -16,24 +16,31 @@ import statistics
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+import yaml
 from sqlalchemy import create_engine, text
 
 from numi import cluster
 from numi.devstack import http
 
 RETRIES = 8
-OPENING = "mon imprimante ne veut plus imprimer depuis hier, elle clignote en orange"
-FREE_TEXT = "Elle affiche un voyant orange et rien ne sort, j'ai déjà éteint et rallumé"
-ANGRY = "franchement c'est inadmissible, trois fois que ça recommence, je vais résilier mon abonnement"
+SAYS = Path(__file__).resolve().parent.parent / "deploy" / "load.yml"
+
+
+@lru_cache(maxsize=1)
+def says() -> Dict[str, Any]:
+    loaded: Dict[str, Any] = yaml.safe_load(SAYS.read_text(encoding="utf-8"))
+    return loaded
 
 
 def script(index: int) -> List[Optional[str]]:
-    """One conversation: a greeting, a problem (a ticket), two answers that follow the bot
-    (None: its first button, or a free-text answer), then thanks, or anger for one in five
-    (an alert)."""
-    return ["bonjour", OPENING, None, None, ANGRY if index % 5 == 0 else "merci beaucoup"]
+    """One conversation (deploy/load.yml); None: follow the bot (its first button, or free text)."""
+    w = says()
+    last = w["angry"] if index % int(w["angry_every"]) == 0 else w["thanks"]
+    return [w["greeting"], w["problem"], None, None, last]
 
 
 @dataclass
@@ -91,7 +98,7 @@ def converse(lb: str, conv: Conversation, turns: Sequence[Optional[str]]) -> Non
     for planned in turns:
         if planned is None:
             buttons = [b for m in reply for b in (m.get("buttons") or [])]
-            planned = str(buttons[0]["payload"]) if buttons else FREE_TEXT
+            planned = str(buttons[0]["payload"]) if buttons else str(says()["free_text"])
         began = time.perf_counter()
         for attempt in range(RETRIES):
             status, body = _post(f"{lb}/webhooks/rest/webhook", {"sender": conv.id, "message": planned})

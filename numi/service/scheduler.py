@@ -4,7 +4,7 @@ and the handoff pickup delay (a customer nobody answered is offered a callback).
 
 Only one numi process does it at a time: the holder of the `scheduler` lease
 (numi/leases.py), renewed at every tick (NUMI_SCHEDULER_TICK, 20 s); another
-process takes over within LEASE_SECONDS when it dies. Each job is safe to cut at any point: the daily run is
+process takes over within LEASE_TICKS + 1 ticks when it dies. Each job is safe to cut at any point: the daily run is
 marked done only once it has finished (each reminder is done once, by its own
 transaction and outbox key), a handoff timeout is offered under a key the action
 recognises, so a cut between sending and recording it shows it once."""
@@ -32,7 +32,7 @@ from numi.reminders import engine, outbox, renewals
 
 log = logging.getLogger(__name__)
 LAST_RUN = "reminders_last_run"
-LEASE_SECONDS = 60
+LEASE_TICKS = 2  # the lease outlives one missed renewal; a dead holder is replaced within 3 ticks (1 min)
 
 
 def gdpr_tick(services, now: datetime) -> int:
@@ -144,7 +144,8 @@ async def loop(app) -> None:
         now = utcnow()
         await asyncio.get_running_loop().run_in_executor(None, watch.tick, now)  # in every process
         try:
-            if not leases.acquire(services.sessions, "scheduler", holder, now, LEASE_SECONDS):
+            lease = LEASE_TICKS * services.settings.scheduler_tick_seconds
+            if not leases.acquire(services.sessions, "scheduler", holder, now, lease):
                 await asyncio.sleep(services.settings.scheduler_tick_seconds)
                 continue  # another numi process is the scheduler
             await asyncio.get_running_loop().run_in_executor(None, reminder_tick, services, now)
