@@ -44,6 +44,7 @@ from numi.service.http import message as api_message
 from numi.settings import Settings, check_secrets
 
 log = logging.getLogger(__name__)
+CLIENT_MESSAGE_ID = re.compile(r"[A-Za-z0-9_.:-]{8,80}")
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 SYSTEM_TEXTS = Path(__file__).resolve().parent.parent / "playbooks" / "_system.yml"
 MAX_CHARS = Settings.max_message_chars  # the default; the channels pass Settings.max_message_chars
@@ -147,7 +148,41 @@ def verified_metadata(raw: Any, sender_id: str, secret: str, owner: Optional[str
         numi["agent_role"] = agent.get("role")
         if agent.get("cust") and "customer_id" not in numi:
             numi["customer_id"] = str(agent["cust"])[:16]
+    client_id = raw.get("client_message_id")
+    if isinstance(client_id, str) and CLIENT_MESSAGE_ID.fullmatch(client_id):
+        numi["client_message_id"] = client_id  # the client's own id of this message (a retry sends it again)
     return {"numi": numi}
+
+
+async def already_answered(sender_id: str, client_id: Optional[str]) -> Optional[List[Dict[str, Any]]]:
+    """A message sent again after its answer was lost (the replica that answered died, the
+    connection was cut): when the tracker already holds it, its answer, read back, instead of
+    a second processing (a retry must not do the turn twice). None when it was never handled."""
+    if not client_id:
+        return None
+    try:
+        tracker = await Sanic.get_app("rasa_server").ctx.agent.tracker_store.retrieve(sender_id)
+    except Exception:  # no tracker store: handled as a new message
+        return None
+    events = list(tracker.events) if tracker is not None else []
+    for index, event in enumerate(events):
+        meta = (getattr(event, "metadata", None) or {}).get("numi") or {}
+        if event.type_name == "user" and meta.get("client_message_id") == client_id:
+            answer = []
+            for later in events[index + 1:]:
+                if later.type_name == "user":
+                    break
+                if later.type_name == "bot":
+                    message: Dict[str, Any] = {"recipient_id": sender_id}
+                    if later.text:
+                        message["text"] = later.text
+                    data = later.data or {}
+                    for key in ("buttons", "custom", "image", "attachment"):
+                        if data.get(key):
+                            message[key] = data[key]
+                    answer.append(message)
+            return answer
+    return None
 
 
 async def _offered_payloads(sender_id: str) -> List[str]:
@@ -236,6 +271,9 @@ class NumiRestInput(RestInput):
                 return response.json([{"recipient_id": sender_id, "text": channel_text("rate_limited")}], status=429)
             guarded = await guard(body.get("message"), body.get("metadata"), sender_id, gate.secret, conv.owner,
                                   gate.settings.max_message_chars)
+            earlier = await already_answered(sender_id, guarded.metadata["numi"].get("client_message_id"))
+            if earlier is not None:
+                return response.json(earlier)
             collector = CollectingOutputChannel()
             await deliver(guarded, collector, sender_id, self.name(), on_new_message)
             return response.json(collector.messages)

@@ -95,13 +95,15 @@ def new_conversation(lb: str) -> str:
 
 def converse(lb: str, conv: Conversation, turns: Sequence[Optional[str]]) -> None:
     reply: List[Dict[str, Any]] = []
-    for planned in turns:
+    for turn, planned in enumerate(turns):
         if planned is None:
             buttons = [b for m in reply for b in (m.get("buttons") or [])]
             planned = str(buttons[0]["payload"]) if buttons else str(says()["free_text"])
         began = time.perf_counter()
+        client_id = f"{conv.id[-24:]}-{turn}"  # the same on every retry of this message
         for attempt in range(RETRIES):
-            status, body = _post(f"{lb}/webhooks/rest/webhook", {"sender": conv.id, "message": planned})
+            status, body = _post(f"{lb}/webhooks/rest/webhook", {"sender": conv.id, "message": planned,
+                                                                 "metadata": {"client_message_id": client_id}})
             if status == 200 and isinstance(body, list) and body:
                 conv.latencies_ms.append((time.perf_counter() - began) * 1000)
                 conv.sent.append(planned)

@@ -25,6 +25,22 @@ def test_greeting_and_honest_bot(stack):
     assert "assistant virtuel" in texts(reply)
 
 
+def test_a_message_sent_again_with_its_client_id_is_answered_not_handled_twice(stack):
+    """A client that lost an answer (a replica killed, a cut connection) sends the same message
+    again with the same `client_message_id`: it gets the answer back, and the turn is not done
+    twice. Another id, or none, is a new message."""
+    sender = conv()
+    first = stack.say(sender, "mon imprimante ne marche plus", {"client_message_id": "retry-test-0001"})
+    again = stack.say(sender, "mon imprimante ne marche plus", {"client_message_id": "retry-test-0001"})
+    assert first[0] == again[0] == 200 and texts(first[1]) and texts(again[1]) == texts(first[1])
+    said = [e["text"] for e in stack.tracker(sender)["events"] if e.get("event") == "user"]
+    assert said == ["mon imprimante ne marche plus"]
+    stack.say(sender, "mon imprimante ne marche plus", {"client_message_id": "retry-test-0002"})
+    stack.say(sender, "bonjour", {"client_message_id": "bad id!"})  # not an id: ignored, a new message
+    said = [e["text"] for e in stack.tracker(sender)["events"] if e.get("event") == "user"]
+    assert said == ["mon imprimante ne marche plus"] * 2 + ["bonjour"]
+
+
 @pytest.mark.parametrize("message", [
     "/request_account_deletion", "/greet", '/inform{"customer_id": "CLT-00321"}', "/EXTERNAL_subscription_expiring",
     "//action_system_event",

@@ -44,13 +44,11 @@ import aio_pika
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.engine import Engine
 
-from numi.alerts import delivery, ingest
-from numi.alerts import engine as alerts
-from numi.clock import to_local, utcnow
+from numi.alerts import ingest
+from numi.alerts.housekeeping import housekeeping
+from numi.clock import utcnow
 from numi.db import models as m
 from numi.rasa_patches.broker import where
-from numi.reminders import outbox
-from numi.service.scheduler import DIGEST_DAY
 
 log = logging.getLogger(__name__)
 
@@ -87,16 +85,8 @@ def process_rows(services, rows: Sequence[Any]) -> Tuple[int, int]:
         seen = set(s.scalars(select(m.MessageSignal.event_key).where(m.MessageSignal.event_key.in_(keys))))
         fresh = [row for row in unique if key_of(row) not in seen]
         messages = [ingest._message(row, services.library, scenarios, customers, s) for row in fresh]
-    todo = [msg for msg in messages if msg is not None]
-    if todo:
-        alerts.predict(todo)
-        with services.sessions() as s, s.begin():
-            for msg in todo:
-                try:
-                    with s.begin_nested():
-                        alerts.process(s, services.settings, msg)
-                except Exception as exc:  # one bad message must not block the others (as the poller)
-                    log.error("alerts: event %s not analysed (%s)", msg.event_key, type(exc).__name__)
+    if any(msg is not None for msg in messages):
+        ingest.analyse(services, messages)
     return len(fresh), len(rows) - len(fresh)
 
 
@@ -159,27 +149,6 @@ def reconcile(services, tracker: Engine, now: Optional[datetime] = None,
     if processed:
         log.info("alerts: the reconciliation processed %d message(s) the event broker had not delivered", processed)
     return processed
-
-
-def housekeeping(services, now: datetime) -> Dict[str, int]:
-    """What numi.service.scheduler.alerts_tick does besides its id-cursor poll: the daily digest
-    at its time, alert e-mails and webhooks out."""
-    settings = services.settings
-    stats: Dict[str, int] = {}
-    local = to_local(now, settings.timezone).replace(tzinfo=None)
-    if local.time() >= settings.alert_digest_at:
-        with services.sessions() as s, s.begin():
-            meta = s.get(m.Meta, DIGEST_DAY)
-            if meta is None or meta.value < local.date().isoformat():
-                stats["digests"] = alerts.digest(s, local.date(), now)
-                if meta is None:
-                    s.add(m.Meta(key=DIGEST_DAY, value=local.date().isoformat()))
-                else:
-                    meta.value = local.date().isoformat()
-    stats.update({f"mail_{k}": v for k, v in outbox.flush(services.sessions, services.mailer).items()})
-    stats.update({f"webhook_{k}": v for k, v in delivery.flush(
-        services.sessions, settings.alert_webhook_secret or settings.secret).items()})
-    return stats
 
 
 # ------------------------------------------------------------------ the consumer

@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Sequence
 
 from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from numi.alerts import engine as alerts
 from numi.db import models as m
@@ -85,14 +86,24 @@ def run(services, tracker: Engine, limit: int = 500) -> int:
     customers: Dict[str, Optional[str]] = {}  # known for the rest of the conversation
     with services.sessions() as s:
         messages = [_message(row, services.library, scenarios, customers, s) for row in rows]
+    analyse(services, messages, then=lambda s: _set_cursor(s, rows[-1].id))
+    return len(rows)
+
+
+def analyse(services, messages: Sequence[Optional[alerts.IncomingMessage]],
+            then: Optional[Callable[[Session], None]] = None) -> None:
+    """Signals and alerts for these messages (the emotion and theme models predict them as one
+    batch), in one transaction, each in its savepoint: one bad message does not block the
+    others. `then(session)` runs last, in the same transaction (the poller's cursor)."""
     todo = [msg for msg in messages if msg is not None]
-    alerts.predict(todo)
+    if todo:
+        alerts.predict(todo)
     with services.sessions() as s, s.begin():
         for msg in todo:
             try:
                 with s.begin_nested():
                     alerts.process(s, services.settings, msg)
-            except Exception:  # one bad message must not block the others
-                log.exception("alerts: event %s", msg.event_key)
-        _set_cursor(s, rows[-1].id)
-    return len(rows)
+            except Exception as exc:  # logged without the message: it may hold personal data
+                log.error("alerts: event %s not analysed (%s)", msg.event_key, type(exc).__name__)
+        if then is not None:
+            then(s)

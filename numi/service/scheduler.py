@@ -20,8 +20,8 @@ from typing import Dict
 from sqlalchemy import create_engine
 
 from numi import churn, gdpr, hours, leases, signals
-from numi.alerts import delivery, ingest
-from numi.alerts import engine as alerts
+from numi.alerts import ingest
+from numi.alerts.housekeeping import housekeeping
 from numi.clock import local_date, to_local, utcnow
 from numi.db import models as m
 from numi.handoff import service as handoffs
@@ -105,28 +105,12 @@ async def renewal_tick(services, now: datetime) -> int:
     return len(started)
 
 
-DIGEST_DAY = "alerts_digest_day"
 
 
 def alerts_tick(services, tracker, now: datetime) -> Dict[str, int]:
-    """Seed 002, every few seconds: signals and alerts for new customer messages,
-    alert e-mails and webhooks out, and the daily digest at its time."""
-    settings = services.settings
-    stats = {"messages": ingest.run(services, tracker)}
-    local = to_local(now, settings.timezone).replace(tzinfo=None)
-    if local.time() >= settings.alert_digest_at:
-        with services.sessions() as s, s.begin():
-            meta = s.get(m.Meta, DIGEST_DAY)
-            if meta is None or meta.value < local.date().isoformat():
-                stats["digests"] = alerts.digest(s, local.date(), now)
-                if meta is None:
-                    s.add(m.Meta(key=DIGEST_DAY, value=local.date().isoformat()))
-                else:
-                    meta.value = local.date().isoformat()
-    stats.update({f"mail_{k}": v for k, v in outbox.flush(services.sessions, services.mailer).items()})
-    stats.update({f"webhook_{k}": v for k, v in delivery.flush(
-        services.sessions, settings.alert_webhook_secret or settings.secret).items()})
-    return stats
+    """Seed 002, every few seconds: signals and alerts for new customer messages (the tracker
+    store's poller), then the digest, alert e-mails and webhooks out."""
+    return {"messages": ingest.run(services, tracker), **housekeeping(services, now)}
 
 
 def warm_up(services) -> None:
