@@ -38,7 +38,8 @@ Name = Tuple[str, str]  # (first name, last name); either may be empty
 
 _EMAIL_RE = re.compile(r"[\w.%+\-]+@[\w\-]+(?:\.[\w\-]+)*\.[A-Za-z]{2,}")
 # FR76 3000 6000 0112 3456 7890 189, DE89370400440532013000 (country code in capitals, or « fr »)
-_IBAN_RE = re.compile(r"(?<![\w])(?:[A-Z]{2}|[Ff][Rr])\d{2}(?:[ \-]?[A-Za-z0-9]{4}){2,7}(?:[ \-]?[A-Za-z0-9]{1,3})?(?![\w])")
+_IBAN_RE = re.compile(r"(?<![\w])(?:[A-Z]{2}|[Ff][Rr])\d{2}(?:[ \-]?[A-Za-z0-9]{4}){2,7}"
+                      r"(?:[ \-]?[A-Za-z0-9]{1,3})?(?![\w])")
 # 4970 1012 3456 7890, 4970-1012-3456-7890, 4970101234567890 (13 to 19 digits)
 _CARD_RE = re.compile(r"(?<![\d])\d(?:[ \-.]?\d){12,18}(?![\d])")
 _CUSTOMER_RE = re.compile(r"(?<![\w])CLT[\s\-_]?\d{3,}(?![\d])", re.IGNORECASE)
