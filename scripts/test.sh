@@ -1,13 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite (the README's `make test`; .ci/run calls it).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export PYTHONPATH=.
-export NUMI_SECRET=${NUMI_SECRET:-test-secret}
-export NUMI_RASA_TOKEN=${NUMI_RASA_TOKEN:-test-rasa-token}
-export NUMI_ACTION_TOKEN=${NUMI_ACTION_TOKEN:-test-action-token}
+source "$(dirname "$0")/test_env.sh"
 export NUMI_ACTION_URL=${NUMI_ACTION_URL:-http://127.0.0.1:5056/webhook}
-export PYTHONWARNINGS=ignore
 step() { printf '\n=== %s\n' "$*"; }
 
 # quick checks first (pyproject.toml configures ruff and mypy)

@@ -5,11 +5,6 @@
 # PostgreSQL or Redis; so nothing here trains or needs NUMI_MODEL. SQLite only.
 # Extra arguments go to pytest (e.g. `scripts/test_fast.sh tests/test_dates.py -x`).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-export PYTHONPATH=.
-export NUMI_SECRET=${NUMI_SECRET:-test-secret}
-export NUMI_RASA_TOKEN=${NUMI_RASA_TOKEN:-test-rasa-token}
-export NUMI_ACTION_TOKEN=${NUMI_ACTION_TOKEN:-test-action-token}
-export PYTHONWARNINGS=ignore
+source "$(dirname "$0")/test_env.sh"
 unset NUMI_TEST_POSTGRES_URL
 exec .venv/bin/python -m pytest -q --timeout 300 -m "not slow and not browser and not postgres and not redis" "$@"
