@@ -23,6 +23,7 @@ import json
 import logging
 import re
 import unicodedata
+from functools import lru_cache
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -50,10 +51,10 @@ SYSTEM_TEXTS = Path(__file__).resolve().parent.parent / "playbooks" / "_system.y
 MAX_CHARS = Settings.max_message_chars  # the default; the channels pass Settings.max_message_chars
 
 
+@lru_cache(maxsize=1)
 def _texts() -> Dict[str, Any]:
-    if not hasattr(_texts, "cache"):
-        _texts.cache = yaml.safe_load(SYSTEM_TEXTS.read_text(encoding="utf-8"))  # type: ignore[attr-defined]
-    return _texts.cache  # type: ignore[attr-defined]
+    loaded: Dict[str, Any] = yaml.safe_load(SYSTEM_TEXTS.read_text(encoding="utf-8"))
+    return loaded
 
 
 def channel_text(key: str) -> str:
