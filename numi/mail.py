@@ -6,10 +6,19 @@ before the terminating "." — so a process killed before `on_commit` leaves no
 message at the server (the server drops an unfinished DATA), and a process
 killed after it has already recorded the send. That is what makes the outbox
 exactly-once across crashes (see numi/reminders/outbox.py).
+
+SMS (`kind == "sms"`) go through the SMS gateway when one is configured (NUMI_SMS_URL,
+numi/sms.py), else to the local mailbox as well. HTTP has no "before final" point: `on_commit`
+is called right after the gateway's 2xx answer. A process killed between that answer and
+`on_commit` leaves the row unrecorded, so the outbox sends it again on recovery with the same
+`Idempotency-Key` (the outbox row's key), and the gateway dedupes it: once at the phone.
+An invalid number, or a refusal of the gateway (4xx), raises `PermanentDeliveryError`; a 5xx,
+408, 429, timeout or connection error raises `TransientDeliveryError` (retried with backoff).
 """
 from __future__ import annotations
 
 import json
+import logging
 import smtplib
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,10 +26,13 @@ from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 from numi.settings import Settings
 from numi.reminders import crashpoints
+from numi.sms import HttpGatewaySender, SmsSender, to_e164
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -30,6 +42,7 @@ class Mail:
     body: str
     message_id: str
     kind: str = "email"  # email | sms
+    key: str = ""  # the outbox row's idempotency key ("" for a message sent outside the outbox)
 
 
 def build(mail: Mail, sender: str) -> EmailMessage:
@@ -49,14 +62,28 @@ def message_id(key: str) -> str:
 
 
 class Mailer:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, sms: Optional[SmsSender] = None) -> None:
         self.settings = settings
+        # the SMS gateway: the one given (tests), else the configured one, else none (local mailbox)
+        self.sms = sms if sms is not None else (
+            HttpGatewaySender.from_settings(settings.sms) if settings.sms is not None else None)
 
     def deliver(self, mail: Mail, on_commit: Callable[[], None]) -> None:
         if mail.kind == "email" and self.settings.smtp is not None:
             self._smtp(mail, on_commit)
+        elif mail.kind == "sms" and self.sms is not None:
+            self._sms(mail, self.sms, on_commit)
         else:
             self._mailbox(mail, on_commit)
+
+    def _sms(self, mail: Mail, sms: SmsSender, on_commit: Callable[[], None]) -> None:
+        """Through the gateway; on_commit right after its 2xx answer (see the module docstring)."""
+        number = to_e164(mail.to)  # PermanentDeliveryError before any request
+        provider_id = sms.send(number, mail.body.strip(), idempotency_key=mail.key or mail.message_id)
+        crashpoints.hit("before_commit")  # accepted but not recorded: resent, deduped by the gateway
+        on_commit()
+        log.info("sms %s accepted by the gateway (provider id %s)", mail.message_id, provider_id or "-")
+        crashpoints.hit("after_send")
 
     def _mailbox(self, mail: Mail, on_commit: Callable[[], None]) -> None:
         box = Path(self.settings.mailbox_dir)

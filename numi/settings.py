@@ -58,6 +58,15 @@ class SmtpSettings:
     sender: str = "numi.support <support@numi.support>"
 
 
+@dataclass(frozen=True)
+class SmsSettings:
+    """The SMS gateway (numi/sms.py): set by NUMI_SMS_URL; without it, SMS go to the local mailbox."""
+    url: str
+    token: Optional[str] = field(default=None, repr=False)  # a secret: kept out of repr() and logs
+    sender: str = "numi"
+    timeout: float = 10.0  # seconds
+
+
 DEV_SECRET = "dev-secret-change-me"
 # The secrets a deployment must set (README, « Sécurité »); `make run`'s local mode has defaults.
 REQUIRED_SECRETS = ("NUMI_SECRET", "NUMI_RASA_TOKEN", "NUMI_ACTION_TOKEN")
@@ -111,6 +120,7 @@ class Settings:
         default_factory=lambda: dict(DEFAULT_OPENING_HOURS)
     )
     smtp: Optional[SmtpSettings] = None
+    sms: Optional[SmsSettings] = None  # NUMI_SMS_URL: the SMS gateway; unset, SMS go to the local mailbox
     mailbox_dir: Path = ROOT / "var" / "mailbox"
     # Reminder engine: daily run time (the send window is in config/reminder_policy.yml).
     reminder_run_at: time = time(9, 30)
@@ -168,6 +178,11 @@ class Settings:
                 password=env.get("NUMI_SMTP_PASSWORD") or None,
                 sender=env.get("NUMI_SMTP_SENDER", SmtpSettings.sender),
             )
+        sms = None
+        if env.get("NUMI_SMS_URL"):
+            sms = SmsSettings(url=env["NUMI_SMS_URL"], token=env.get("NUMI_SMS_TOKEN") or None,
+                              sender=env.get("NUMI_SMS_SENDER") or SmsSettings.sender,
+                              timeout=float(env.get("NUMI_SMS_TIMEOUT", "10")))
         default_db = f"sqlite:///{ROOT / 'var' / 'numi.db'}"
         settings = cls(
             database_url=env.get("NUMI_DATABASE_URL", default_db),
@@ -183,6 +198,7 @@ class Settings:
                 else dict(DEFAULT_OPENING_HOURS)
             ),
             smtp=smtp,
+            sms=sms,
             mailbox_dir=Path(env.get("NUMI_MAILBOX_DIR", str(ROOT / "var" / "mailbox"))),
             reminder_run_at=time.fromisoformat(env.get("NUMI_REMINDER_RUN_AT", "09:30")),
             scheduler_enabled=env.get("NUMI_SCHEDULER", "1") not in ("0", "false", "no"),

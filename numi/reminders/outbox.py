@@ -5,7 +5,9 @@ no-op). flush() delivers pending rows: each row is claimed in its own
 transaction, the message is sent, and the row is marked `committed` at the last
 moment before the send becomes final (see numi.mail), then `sent`. A crash
 before the commit leaves nothing at the server and the row pending; a crash
-after it never sends again.
+after it never sends again. (An SMS has no such point: it is recorded right after the
+gateway's 2xx answer, and one sent again after a crash carries the same Idempotency-Key, which
+the gateway dedupes; see numi.mail and numi.sms.)
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from numi.mail import Mail, Mailer, message_id
 from numi.settings import ROOT
 from numi.playbooks.render import text_env
 from numi.reminders import crashpoints
+from numi.sms import DeliveryError, PermanentDeliveryError
 
 log = logging.getLogger(__name__)
 TEMPLATES = ROOT / "templates" / "mail"
@@ -113,7 +116,7 @@ def _deliver_one(sessions: sessionmaker, mailer: Mailer, row_id: int, now: datet
             return "skipped"
         row = s.get(m.OutboxMessage, row_id)
         mail = Mail(to=row.recipient or "", subject=row.subject or "", body=row.body, message_id=row.message_id,
-                    kind="sms" if row.channel == "sms" else "email")
+                    kind="sms" if row.channel == "sms" else "email", key=row.key)
         attempts = row.attempts
 
     def commit() -> None:
@@ -147,12 +150,15 @@ def _answered(exc: Exception) -> Optional[int]:
 
 def _failed(sessions: sessionmaker, row_id: int, attempts: int, exc: Exception, now: datetime) -> str:
     """A failed attempt: `pending` again after a backoff; `failed` for good when the server said
-    so (5xx), there is no recipient, or the attempts are spent — then it shows on the ticket."""
+    so (SMTP 5xx, a PermanentDeliveryError: an SMS gateway's refusal or an invalid number), there
+    is no recipient, or the attempts are spent — then it shows on the ticket."""
     code = _answered(exc)
-    permanent = (code is not None and code >= 500) or isinstance(exc, ValueError) or attempts >= MAX_ATTEMPTS
+    permanent = (code is not None and code >= 500) or isinstance(exc, (ValueError, PermanentDeliveryError)) \
+        or attempts >= MAX_ATTEMPTS
     # A reply after the commit point means the server refused the message: safe to send again.
     states = ["sending", "committed"] if code is not None else ["sending"]
-    error = f"{type(exc).__name__} {code or ''}".strip()
+    status = exc.status if isinstance(exc, DeliveryError) else None  # an SMS gateway's HTTP status
+    error = f"{type(exc).__name__} {code or status or ''}".strip()
     log.warning("outbox %s: attempt %d failed (%s)%s", row_id, attempts, error, ", for good" if permanent else "")
     with sessions() as s, s.begin():
         changed = s.execute(update(m.OutboxMessage).where(m.OutboxMessage.id == row_id,
