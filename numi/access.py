@@ -6,7 +6,8 @@
 * trainer: the training pages only (anonymised stories, quizzes);
 * website: mints customer tokens for the website's logged-in customers, nothing else.
 
-"Handled" means assigned to them, or an entry of the ticket's history is theirs.
+"Handled" means assigned to them, or an entry of the ticket's history is theirs. A customer's
+record is seen by whoever sees one of their tickets or handoffs (`customer_visible`).
 """
 from __future__ import annotations
 
@@ -58,6 +59,19 @@ def ticket_visible(session: Session, staff: Mapping[str, str], ticket: m.Ticket)
     if scope is None:
         return True
     return session.scalar(select(m.Ticket.number).where(m.Ticket.number == ticket.number, scope)) is not None
+
+
+def customer_visible(session: Session, staff: Mapping[str, str], customer_id: str) -> bool:
+    """A customer's record (contact, tickets summary, last interactions): seen by whoever sees
+    one of their tickets or works the queue of one of their handoffs. (A hotliner on a call with
+    the customer also sees it: the call token says so, numi/prompter/calls.py.)"""
+    if sees_all(staff):
+        return True
+    tickets = select(m.Ticket.number).where(m.Ticket.customer_id == customer_id, ticket_scope(staff))
+    if session.scalar(tickets.limit(1)) is not None:
+        return True
+    queues = session.scalars(select(m.Handoff.queue).where(m.Handoff.customer_id == customer_id).distinct())
+    return any(queue_allowed(staff, q) for q in queues)
 
 
 def conversation_visible(session: Session, staff: Mapping[str, str], conversation_id: str) -> bool:

@@ -17,13 +17,17 @@ find_python() {
   return 1
 }
 
-# The web pages' front-end dependencies (socket.io-client), from the npm registry, served locally.
+# The web pages' front-end dependencies (socket.io-client, chart.js), from the npm registry, served locally.
+# The files numi's pages load from web/node_modules (numi/service/blueprints/web.py VENDOR).
+WEB_VENDOR="web/node_modules/socket.io-client/dist/socket.io.min.js web/node_modules/chart.js/dist/chart.umd.min.js"
 web_deps() {
-  if [ ! -f web/node_modules/socket.io-client/dist/socket.io.min.js ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+  missing=0
+  for f in $WEB_VENDOR; do [ -f "$f" ] || missing=1; done
+  if [ "$missing" = 1 ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
     if command -v npm >/dev/null 2>&1; then
       npm ci --prefix web --no-audit --no-fund --loglevel=error >&2
     else
-      echo "npm est absent : le chat web ne pourra pas charger socket.io-client (installez Node.js)." >&2
+      echo "npm est absent : les pages ne pourront pas charger socket.io-client ni chart.js (installez Node.js)." >&2
     fi
   fi
 }

@@ -42,6 +42,19 @@ def check_token(call_id: str, token: Any, staff: Dict[str, str], secret: str) ->
     return payload
 
 
+def call_of(token: Any, staff: Dict[str, str], secret: str) -> Optional[Dict[str, Any]]:
+    """The payload of a call token minted for this staff member (its `conv`, the call, and
+    `cust`, the customer the hotliner identified), or None: what lets a hotliner read the
+    record of the customer on the line."""
+    payload = auth.verify(token, secret, kind="agent")
+    if not payload or not isinstance(payload.get("conv"), str):
+        return None
+    try:
+        return check_token(payload["conv"], token, staff, secret)
+    except CallError:
+        return None
+
+
 def call_ticket(session: Session, call_id: str) -> Optional[m.Ticket]:
     ticket: Optional[m.Ticket] = session.scalars(select(m.Ticket).where(m.Ticket.conversation_id == call_id)
                                                  .order_by(m.Ticket.number.desc())).first()
@@ -91,5 +104,5 @@ def save_summary(session: Session, ticket: m.Ticket, summary: Dict[str, str], ac
     return ticket
 
 
-__all__ = ["CallError", "start", "check_token", "call_ticket", "ensure_ticket", "escalate", "clean_summary",
+__all__ = ["CallError", "start", "check_token", "call_of", "call_ticket", "ensure_ticket", "escalate", "clean_summary",
            "save_summary", "TransitionError"]

@@ -16,7 +16,7 @@ import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from numi.clock import local_date, to_local
+from numi.clock import local_date, to_local, to_utc_naive
 from numi.db import models as m
 from numi.playbooks.render import render_text
 from numi.reminders import engine
@@ -25,6 +25,8 @@ from numi.settings import ROOT
 from numi.vocab import REMINDER_CONTACTS, REMINDER_KINDS
 
 WORDS_PATH = ROOT / "config" / "reminder_dashboard.yml"
+MAX_WEEKS = 52  # the weekly trends go back at most a year
+UNITS = ("share", "days", "per_month", "score")
 
 
 @lru_cache(maxsize=4)
@@ -34,6 +36,9 @@ def words(path: Path = WORDS_PATH) -> Mapping[str, Any]:
     missing = [k for k in REMINDER_KINDS if k not in data["steps"]] + [k for k in KPIS if k not in data["kpis"]]
     if missing:
         raise ValueError(f"{path}: missing labels for {missing}")
+    units = [k for k, spec in data["kpis"].items() if spec.get("unit") not in UNITS]
+    if units:
+        raise ValueError(f"{path}: KPIs without a unit of {UNITS}: {units}")
     return data
 
 
@@ -147,11 +152,14 @@ def avg_days_before_first_reminder(f: _Facts, spec: Mapping[str, Any]) -> Figure
     return delay, on_target, {"programmed": planned}
 
 
-def _answered_after(f: _Facts, n: int) -> Optional[float]:
-    """Share of tickets that answered after their n-th reminder (and before the next)."""
+def _answered_after(f: _Facts, n: int, sent_within: Optional[Tuple[datetime, datetime]] = None) -> Optional[float]:
+    """Share of tickets that answered after their n-th reminder (and before the next); with
+    `sent_within` (from, to), only the tickets whose n-th reminder left in that period."""
     eligible = answered = 0
     for number, rows in f.reminders.items():
         if len(rows) < n:
+            continue
+        if sent_within is not None and not sent_within[0] <= rows[n - 1].created_at < sent_within[1]:
             continue
         eligible += 1
         sent = rows[n - 1].created_at
@@ -215,14 +223,89 @@ KPIS: Dict[str, Callable[[_Facts, Mapping[str, Any]], Figure]] = {fn.__name__: f
     closure_satisfaction, reopen_rate, dormant_over_30_days)}
 
 
-def kpis(session: Session, today: date, tz: str, policy: Optional[Policy] = None) -> List[Dict[str, Any]]:
-    """The KPIs of 001 §9, computed from the tickets, their history and the outbox."""
-    facts = _facts(session, today, tz, policy or load_default())
+def _decimal_fr(value: Any) -> Any:
+    """A number as French writes it in a sentence (7,5; 5), anything else as it is."""
+    return f"{value:g}".replace(".", ",") if isinstance(value, float) else value
+
+
+def _kpis_of(facts: _Facts) -> List[Dict[str, Any]]:
     out = []
     for name, compute in KPIS.items():
         spec = words()["kpis"][name]
         value, on_target, target_params = compute(facts, spec)
-        out.append({"name": name, "label": spec["label"], "value": value,
-                    "target": render_text(spec["target"], target_params), "on_target": on_target,
-                    "definition": spec["definition"]})
+        out.append({"name": name, "label": spec["label"], "unit": spec["unit"], "value": value,
+                    "target": render_text(spec["target"], {k: _decimal_fr(v) for k, v in target_params.items()}),
+                    "on_target": on_target, "definition": spec["definition"]})
+    return out
+
+
+def kpis(session: Session, today: date, tz: str, policy: Optional[Policy] = None) -> List[Dict[str, Any]]:
+    """The KPIs of 001 §9, computed from the tickets, their history and the outbox."""
+    return _kpis_of(_facts(session, today, tz, policy or load_default()))
+
+
+# --- weekly trends ----------------------------------------------------------------------
+# The figures of each ISO week, from the same facts as the KPIs: what was sent and answered
+# that week, what closed or reopened, and the share waiting for the customer when it ended.
+WEEKLY_SERIES = ("reminders_sent", "customer_replies", "inactivity_closures", "reopened",
+                 "answer_rate_after_1st_reminder", "share_waiting_customer")
+
+
+def _status_at(ticket: m.Ticket, moment: datetime) -> Optional[str]:
+    """The ticket's status at `moment` by its history (None: it did not exist yet)."""
+    if ticket.created_at > moment:
+        return None
+    status: Optional[str] = None
+    for e in ticket.history:
+        if e.at <= moment and e.to_status:
+            status = e.to_status
+    return status or (ticket.status if not ticket.history else "new")
+
+
+def _week(f: _Facts, monday: date) -> Dict[str, Any]:
+    start = to_utc_naive(datetime.combine(monday, datetime.min.time()), f.tz)
+    end = to_utc_naive(datetime.combine(monday + timedelta(days=7), datetime.min.time()), f.tz)
+
+    def within(at: Optional[datetime]) -> bool:
+        return at is not None and start <= at < end
+
+    moment = min(end, _now_of(f))  # the week's end, or the end of today for the week in progress
+    statuses = [s for s in (_status_at(t, moment) for t in f.tickets) if s is not None]
+    year, week, _ = monday.isocalendar()
+    return {
+        "week": f"{year}-W{week:02d}", "start": monday.isoformat(), "end": (monday + timedelta(days=6)).isoformat(),
+        "reminders_sent": sum(within(r.created_at) for rows in f.reminders.values() for r in rows),
+        "customer_replies": sum(within(at) for ats in f.replies.values() for at in ats),
+        "inactivity_closures": sum(within(t.closed_at) for t in f.inactivity_closures),
+        "reopened": sum(within(e.at) for t in f.tickets for e in t.history
+                        if e.from_status == "closed" and e.to_status not in (None, "closed")),
+        "answer_rate_after_1st_reminder": _answered_after(f, 1, sent_within=(start, end)),
+        "share_waiting_customer": round(statuses.count("waiting_customer") / len(statuses), 3) if statuses else None,
+    }
+
+
+def _now_of(f: _Facts) -> datetime:
+    """The end of `today` (local), as naive UTC: a week in progress is read up to then."""
+    return to_utc_naive(datetime.combine(f.today + timedelta(days=1), datetime.min.time()), f.tz)
+
+
+def _weekly_of(f: _Facts, weeks: int) -> List[Dict[str, Any]]:
+    if not 1 <= weeks <= MAX_WEEKS:
+        raise ValueError(f"weeks must be within 1..{MAX_WEEKS}")
+    this_monday = f.today - timedelta(days=f.today.weekday())
+    return [_week(f, this_monday - timedelta(weeks=k)) for k in range(weeks - 1, -1, -1)]
+
+
+def weekly(session: Session, today: date, tz: str, weeks: int, policy: Optional[Policy] = None) -> List[Dict[str, Any]]:
+    """The last `weeks` ISO weeks up to the one of `today`, oldest first (WEEKLY_SERIES each)."""
+    return _weekly_of(_facts(session, today, tz, policy or load_default()), weeks)
+
+
+def report(session: Session, today: date, tz: str, weeks: Optional[int] = None,
+           policy: Optional[Policy] = None) -> Dict[str, Any]:
+    """`{"kpis": [...]}`, and `"weekly"` when `weeks` is given: the facts are read once for both."""
+    facts = _facts(session, today, tz, policy or load_default())
+    out: Dict[str, Any] = {"kpis": _kpis_of(facts)}
+    if weeks is not None:
+        out["weekly"] = _weekly_of(facts, weeks)
     return out

@@ -7,8 +7,9 @@ window.NUMI = (function () {
 
   function token() { return sessionStorage.getItem(KEY); }
 
-  async function api(method, path, body) {
-    const headers = { "Authorization": "Bearer " + (token() || "") };
+  // api(method, path, body, extraHeaders): {status, ok, body}
+  async function api(method, path, body, extraHeaders) {
+    const headers = Object.assign({}, extraHeaders || {}, { "Authorization": "Bearer " + (token() || "") });
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const resp = await fetch(path, { method: method, headers: headers,
                                      body: body === undefined ? undefined : JSON.stringify(body) });

@@ -139,6 +139,12 @@
       status("");
       enable(true);
       $("say").focus();
+      // seed 003: what the customer already told us, on any channel (the call token names them)
+      const box = N.clear($("call-continuity"));
+      box.hidden = true;
+      if (call.customer_id) {
+        window.NUMI_CONTINUITY.load(box, call.customer_id, "", { "X-Numi-Call-Token": call.call_token }, { link: true });
+      }
     });
     $("say-form").addEventListener("submit", function (ev) { ev.preventDefault(); say($("say").value); });
     $("say").addEventListener("keydown", function (ev) {

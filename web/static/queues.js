@@ -55,6 +55,13 @@
     ["h-handback", "h-text", "h-send", "h-note", "h-close-btn"].forEach(function (id) { $(id).disabled = !mine; });
   }
 
+  // the continuity panel (seed 003): the customer's open tickets and last interactions, once held
+  function continuity(h) {
+    const box = $("h-continuity");
+    if (!h.customer_id) { window.NUMI_CONTINUITY.unidentified(box); return; }
+    window.NUMI_CONTINUITY.load(box, h.customer_id, "?exclude_handoff=" + encodeURIComponent(h.id), undefined, { link: true });
+  }
+
   async function open(id) {
     const r = await N.api("GET", "/api/handoffs/" + id);
     if (!r.ok) { $("h-status").textContent = r.body && r.body.error; return; }
@@ -62,8 +69,10 @@
     lastMessage = 0;
     $("handoff").hidden = false;
     $("h-status").textContent = "";
+    N.clear($("h-continuity")).hidden = true;
     packet(current);
     controls(current);
+    if (current.status === "claimed" && current.claimed_by === me.name) continuity(current);
     appendMessages(current.messages || []);
     clearInterval(poller);
     poller = setInterval(poll, 1000);
@@ -113,12 +122,72 @@
     });
     box.appendChild(el("p", {}, Q.total_waiting + " : " + d.total_waiting + " (" + Math.round(d.share_waiting * 1000) / 10 + " %, " + d.normal_share + ")"));
   }
+  // --- the KPI tab: the table in French, then the weekly trends as charts (Chart.js, served locally)
+  const K = N.T.kpi_tab, NUM = new Intl.NumberFormat("fr-FR", { maximumFractionDigits: 1 }), WEEKS = 8;
+  const VOLUMES = ["reminders_sent", "customer_replies", "inactivity_closures", "reopened"];
+  const RATES = ["answer_rate_after_1st_reminder", "share_waiting_customer"];
+  const COLOURS = ["#3d5afe", "#1b873f", "#b3261e", "#e8a317", "#6b7385", "#8e24aa"];
+  let charts = [];
+
+  function percent(v) { return NUM.format(v * 100) + "\u00a0%"; }
+  function monthName(key) {
+    const p = String(key).split("-").map(Number);
+    return p.length === 2 && p[0] && p[1] ? new Date(p[0], p[1] - 1, 1).toLocaleDateString("fr-FR", { month: "long", year: "numeric" }) : String(key);
+  }
+  function kpiValue(k) {
+    const v = k.value;
+    if (v === null || v === undefined) return k.unit === "score" ? K.not_measured : "—";
+    if (typeof v === "object") {
+      const parts = Object.keys(v).sort().map(function (key) { return monthName(key) + " : " + NUM.format(Number(v[key]) || 0); });
+      return parts.length ? parts.join(" ; ") : K.none;
+    }
+    if (typeof v !== "number") return String(v);
+    if (k.unit === "share") return percent(v);
+    if (k.unit === "days") return NUM.format(v) + "\u00a0" + K.days;
+    return NUM.format(v);
+  }
+  function kpiState(k) {
+    if (k.on_target === null || k.on_target === undefined) return el("span", { class: "state none" }, "—");
+    return el("span", { class: "state " + (k.on_target ? "ok" : "off") }, k.on_target ? Q.on_target : Q.off_target);
+  }
+  function weekLabel(w) {
+    const p = w.start.split("-").map(Number);
+    return K.week_of + " " + new Date(p[0], p[1] - 1, p[2]).toLocaleDateString("fr-FR", { day: "numeric", month: "short" });
+  }
+  function chart(id, weekly, series, rates) {
+    const options = {
+      responsive: true, maintainAspectRatio: false, animation: false, locale: "fr-FR",
+      plugins: { legend: { position: "bottom" },
+                 tooltip: { callbacks: { label: function (c) { return c.dataset.label + " : " + (c.parsed.y === null ? "—" : (rates ? percent(c.parsed.y) : NUM.format(c.parsed.y))); } } } },
+      scales: { y: { beginAtZero: true, grace: rates ? 0 : "10%",
+                     ticks: rates ? { callback: function (v) { return percent(v); } } : { precision: 0 } } },
+    };
+    if (rates) options.scales.y.suggestedMax = 1;
+    return new window.Chart(document.getElementById(id), {
+      type: rates ? "line" : "bar",
+      data: { labels: weekly.map(weekLabel), datasets: series.map(function (name, i) {
+        return { label: K.series[name] || name, data: weekly.map(function (w) { return w[name]; }),
+                 backgroundColor: COLOURS[i % COLOURS.length], borderColor: COLOURS[i % COLOURS.length],
+                 spanGaps: true, tension: 0.2 };
+      }) },
+      options: options,
+    });
+  }
   async function loadKpis() {
-    const r = await N.api("GET", "/api/reminders/kpis");
-    if (r.ok) table("kpis", ["indicateur", "valeur", Q.kpi_target, ""], r.body.kpis.map(function (k) {
-      return [k.name, typeof k.value === "number" ? Math.round(k.value * 1000) / 1000 : k.value, k.target,
-              k.on_target === null ? "—" : (k.on_target ? "✅ " + Q.on_target : "❌ " + Q.off_target)];
-    }));
+    const r = await N.api("GET", "/api/reminders/kpis?weeks=" + WEEKS);
+    if (!r.ok) return;
+    const t = N.clear($("kpis"));
+    t.appendChild(el("tr", {}, ...["label", "value", "target", "state"].map(function (h) { return el("th", {}, K.headers[h]); })));
+    r.body.kpis.forEach(function (k) {
+      t.appendChild(el("tr", { "data-kpi": k.name },
+        el("td", { title: k.definition }, k.label), el("td", { class: "kpi-value" }, kpiValue(k)),
+        el("td", {}, k.target || "—"), el("td", {}, kpiState(k))));
+    });
+    charts.forEach(function (c) { c.destroy(); });
+    charts = [];
+    if (window.Chart && r.body.weekly) {
+      charts = [chart("kpi-volumes", r.body.weekly, VOLUMES, false), chart("kpi-rates", r.body.weekly, RATES, true)];
+    }
   }
   const LOADERS = { handoffs: loadHandoffs, calls: loadCalls, daily: loadDaily, kpis: loadKpis, callbacks: loadCallbacks };
 
@@ -136,7 +205,7 @@
     $("refresh").addEventListener("click", loadHandoffs);
     $("h-claim").addEventListener("click", async function () {
       const r = await act("/claim", {});
-      if (r) { $("h-text").focus(); }
+      if (r) { continuity(current); $("h-text").focus(); }
     });
     $("h-handback").addEventListener("click", function () { act("/handback", {}, Q.returned); });
     $("h-reply").addEventListener("submit", async function (ev) {

@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any, Dict
+from typing import Any, Dict, List, Optional, Union
 
 from sanic import Blueprint, response
 from sanic.request import Request
 from sqlalchemy import create_engine, select
 
-from numi import auth, gdpr
+from numi import access, auth, continuity, customer_file, gdpr
+from numi.alerts.engine import ruleset
 from numi.clock import utcnow
 from numi.db import models as m
+from numi.prompter import calls
 from numi.rasa_patches.stores import tracker_url
+from numi.replay.recorded import tracker_engine
 from numi.service import schemas
-from numi.service.http import audit_request, body_of, error, require
-from numi.vocab import ADMIN, DESK, WEBSITE
+from numi.service.http import audit_request, body_of, deny, error, require
+from numi.vocab import ADMIN, ALERT_READERS, DESK, WEBSITE
 
 bp = Blueprint("customers", url_prefix="/api")
 NULLABLE = ("email", "phone", "satisfaction", "recommendation")
@@ -103,3 +106,69 @@ async def customer_crm(request: Request, customer_id: str) -> response.HTTPRespo
         "tags": sorted({n["tag"] for n in customer.crm_notes or [] if n.get("tag")}),
         "recent_mood": [{"at": m.as_iso(r.at), "emotion": r.emotion, "intensity": r.intensity,
                          "themes": r.themes, "scenario": r.scenario} for r in recent]})
+
+
+# --- the customer's file and their last interactions (the console's page /console/client) ---------
+CALL_TOKEN_HEADER = "x-numi-call-token"  # the prompter's call token: the customer on the line
+
+
+def _call_on_line(request: Request) -> Optional[Dict[str, Any]]:
+    """The caller's own prompter call named by the request's call token, if any."""
+    token = request.headers.get(CALL_TOKEN_HEADER)
+    return calls.call_of(token, request.ctx.staff, request.app.ctx.settings.secret) if token else None
+
+
+def visible_customer(request: Request, customer_id: str) -> Union[m.Customer, response.HTTPResponse]:
+    """The customer if the caller may see them (numi/access.py, or a call with them), else
+    the refusal: 404 unknown or erased, 403 out of scope (audited, nothing of the customer)."""
+    customer: Optional[m.Customer] = request.ctx.db.get(m.Customer, customer_id.strip().upper()[:16])
+    if customer is None or customer.erased_at is not None:
+        return error("unknown_customer", 404)
+    call = _call_on_line(request)
+    on_the_line = call is not None and call.get("cust") == customer.id
+    if not on_the_line and not access.customer_visible(request.ctx.db, request.ctx.staff, customer.id):
+        return deny(request, "customer_out_of_scope", target=customer.id)
+    return customer
+
+
+def _alert_titles(request: Request) -> Optional[Dict[str, str]]:
+    """The alert rules' titles for a role that reads the alerts, else None (no alerts shown)."""
+    role = request.ctx.staff["role"]
+    if role != "admin" and role not in ALERT_READERS:
+        return None
+    return {r.id: r.title for r in ruleset(request.app.ctx.settings).rules}
+
+
+@bp.get("/customers/<customer_id>")
+@require(DESK)
+async def customer_record(request: Request, customer_id: str) -> response.HTTPResponse:
+    """The customer's file: contact, subscriptions, invoices, tickets and (alert readers) alerts."""
+    customer = visible_customer(request, customer_id)
+    if isinstance(customer, response.HTTPResponse):
+        return customer
+    audit_request(request, "allowed", target=customer.id, action="read_customer_record")
+    body = customer_file.record(request.ctx.db, customer, request.ctx.staff, alert_titles=_alert_titles(request))
+    return response.json({"customer": customer_json(customer), **body})
+
+
+@bp.get("/customers/<customer_id>/continuity")
+@require(DESK)
+async def customer_continuity(request: Request, customer_id: str) -> response.HTTPResponse:
+    """Open tickets and the last interactions, whatever the channel (seed 003). The conversation
+    on screen is left out: the handoff's (`?exclude_handoff=<id>`) or the call's (its token)."""
+    customer = visible_customer(request, customer_id)
+    if isinstance(customer, response.HTTPResponse):
+        return customer
+    exclude: List[str] = []
+    call = _call_on_line(request)
+    if call is not None:
+        exclude.append(call["conv"])
+    handoff_id = request.args.get("exclude_handoff", "")
+    if handoff_id.isdigit() and len(handoff_id) < 12:
+        handoff = request.ctx.db.get(m.Handoff, int(handoff_id))
+        if handoff is not None and handoff.customer_id == customer.id:
+            exclude.append(handoff.conversation_id)
+    audit_request(request, "allowed", target=customer.id, action="read_customer_continuity")
+    with tracker_engine(request.app.ctx.settings.tracker_url) as tracker:
+        body = continuity.continuity(request.ctx.db, customer, request.ctx.staff, tracker, exclude=exclude)
+    return response.json(body)

@@ -22,12 +22,18 @@ from numi.settings import ROOT
 
 TEMPLATES = ROOT / "templates" / "web"
 STATIC = ROOT / "web" / "static"
-SOCKET_IO_CLIENT = ROOT / "web" / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js"
+NODE_MODULES = ROOT / "web" / "node_modules"
+# The npm packages of web/package.json that the pages load, served from /static/vendor/<name>
+# (no CDN); scripts/bootstrap.sh's web_deps checks that each one is installed.
+VENDOR = {
+    "socket.io.min.js": NODE_MODULES / "socket.io-client" / "dist" / "socket.io.min.js",
+    "chart.umd.min.js": NODE_MODULES / "chart.js" / "dist" / "chart.umd.min.js",
+}
 
 bp = Blueprint("web")
 bp.static("/static", str(STATIC), name="static")
 LOOPBACK = ("127.0.0.1", "::1")
-CONSOLE_PAGES = {"prompteur": "prompter", "files": "queues", "formation": "trainer"}
+CONSOLE_PAGES = {"prompteur": "prompter", "files": "queues", "formation": "trainer", "client": "customer"}
 
 
 @lru_cache(maxsize=1)
@@ -84,11 +90,15 @@ async def site(request: Request) -> response.HTTPResponse:
                  demo_customers=demo_customers)
 
 
-@bp.get("/static/vendor/socket.io.min.js")
-async def socket_io_client(request: Request) -> response.HTTPResponse:
-    if not SOCKET_IO_CLIENT.exists():
-        return response.text(message("socket_io_missing"), status=404)
-    file: response.HTTPResponse = await response.file(str(SOCKET_IO_CLIENT), mime_type="application/javascript")
+@bp.get("/static/vendor/<name>")
+async def vendor_script(request: Request, name: str) -> response.HTTPResponse:
+    """A front-end library of web/package.json (VENDOR), from web/node_modules."""
+    path = VENDOR.get(name)
+    if path is None:
+        return response.text(message("not_found"), status=404)
+    if not path.exists():
+        return response.text(message("vendor_missing", name=path.relative_to(NODE_MODULES).parts[0]), status=404)
+    file: response.HTTPResponse = await response.file(str(path), mime_type="application/javascript")
     return file
 
 
