@@ -20,19 +20,20 @@ from __future__ import annotations
 import json
 import logging
 import smtplib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Mapping, Optional
 
 from numi.settings import Settings
 from numi.reminders import crashpoints
 from numi.sms import HttpGatewaySender, SmsSender, to_e164
 
 log = logging.getLogger(__name__)
+THREAD_HEADERS = ("Reply-To", "In-Reply-To", "References")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class Mail:
     message_id: str
     kind: str = "email"  # email | sms
     key: str = ""  # the outbox row's idempotency key ("" for a message sent outside the outbox)
+    headers: Mapping[str, str] = field(default_factory=dict)  # Reply-To, In-Reply-To, References (threads)
 
 
 def build(mail: Mail, sender: str) -> EmailMessage:
@@ -52,6 +54,11 @@ def build(mail: Mail, sender: str) -> EmailMessage:
     msg["Subject"] = mail.subject
     msg["Message-ID"] = mail.message_id
     msg["Date"] = format_datetime(datetime.now().astimezone())
+    # RFC 3834: robots must not answer numi's automatic mail (a staff member's reply says "no")
+    msg["Auto-Submitted"] = mail.headers.get("Auto-Submitted") or "auto-generated"
+    for name in THREAD_HEADERS:
+        if mail.headers.get(name):
+            msg[name] = mail.headers[name]
     msg.set_content(mail.body)
     return msg
 

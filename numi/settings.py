@@ -67,6 +67,34 @@ class SmsSettings:
     timeout: float = 10.0  # seconds
 
 
+@dataclass(frozen=True)
+class InboundSettings:
+    """Inbound e-mail (numi/inbox): where mail arrives and the limits it is held to.
+
+    `smtp` is NUMI_INBOUND_SMTP=<host>:<port> (an SMTP listener an MTA delivers to);
+    `imap_url` is NUMI_IMAP_URL=imap[s]://<user>:<password>@<host>:<port>/<mailbox> (polled)."""
+    smtp: Optional[Tuple[str, int]] = None
+    imap_url: Optional[str] = field(default=None, repr=False)  # holds a password: kept out of repr()
+    imap_poll_seconds: float = 30.0
+    max_bytes: int = 10 * 1024 * 1024  # a larger mail is refused politely
+    max_attachments: int = 10
+    max_attachment_bytes: int = 5 * 1024 * 1024
+    auto_replies_per_hour: int = 5  # automatic answers to one address in an hour (loop guard)
+    sender_match_days: int = 14  # « Re: » from a customer threads onto their ticket updated this recently
+
+    @property
+    def enabled(self) -> bool:
+        return self.smtp is not None or self.imap_url is not None
+
+
+def _host_port(spec: Optional[str]) -> Optional[Tuple[str, int]]:
+    """"127.0.0.1:2525" or ":2525" or "2525" → (host, port), loopback unless a host is given."""
+    if not spec:
+        return None
+    host, _, port = spec.strip().rpartition(":")
+    return (host.strip("[]") or "127.0.0.1", int(port))
+
+
 DEV_SECRET = "dev-secret-change-me"
 # The secrets a deployment must set (README, « Sécurité »); `make run`'s local mode has defaults.
 REQUIRED_SECRETS = ("NUMI_SECRET", "NUMI_RASA_TOKEN", "NUMI_ACTION_TOKEN")
@@ -120,6 +148,8 @@ class Settings:
         default_factory=lambda: dict(DEFAULT_OPENING_HOURS)
     )
     smtp: Optional[SmtpSettings] = None
+    inbound: InboundSettings = field(default_factory=InboundSettings)  # NUMI_INBOUND_SMTP, NUMI_IMAP_URL
+    mail_domain: str = "numi.support"  # the right-hand side of the Message-IDs numi signs
     sms: Optional[SmsSettings] = None  # NUMI_SMS_URL: the SMS gateway; unset, SMS go to the local mailbox
     mailbox_dir: Path = ROOT / "var" / "mailbox"
     # Reminder engine: daily run time (the send window is in config/reminder_policy.yml).
@@ -198,6 +228,11 @@ class Settings:
                 else dict(DEFAULT_OPENING_HOURS)
             ),
             smtp=smtp,
+            inbound=InboundSettings(
+                smtp=_host_port(env.get("NUMI_INBOUND_SMTP")), imap_url=env.get("NUMI_IMAP_URL") or None,
+                imap_poll_seconds=float(env.get("NUMI_IMAP_POLL_SECONDS", "30")),
+                auto_replies_per_hour=int(env.get("NUMI_MAIL_AUTOREPLIES_PER_HOUR", "5"))),
+            mail_domain=env.get("NUMI_MAIL_DOMAIN", "numi.support"),
             sms=sms,
             mailbox_dir=Path(env.get("NUMI_MAILBOX_DIR", str(ROOT / "var" / "mailbox"))),
             reminder_run_at=time.fromisoformat(env.get("NUMI_REMINDER_RUN_AT", "09:30")),

@@ -41,6 +41,15 @@ load_balancer() {
   fi
 }
 
+# Debian's Dovecot for the inbound e-mail tests (they start a private IMAP server of their own).
+imap_server() {
+  if [ ! -x /usr/sbin/dovecot ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installation de Dovecot (apt) pour les tests de l'e-mail entrant …" >&2
+    (apt-get install -y -q dovecot-imapd >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q dovecot-imapd >/dev/null 2>&1; }) \
+      || echo "Dovecot n'a pas pu être installé : les tests IMAP seront sautés." >&2
+  fi
+}
+
 # Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium).
 browser() {
   if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -57,6 +66,7 @@ if [ -f .venv/.installed ] && .venv/bin/python -c 'import sys; assert sys.versio
   web_deps
   [ "${NUMI_SETUP_BROWSER:-1}" = 1 ] && browser
   load_balancer
+  imap_server
   exit 0
 fi
 
@@ -77,4 +87,5 @@ touch .venv/.installed
 web_deps
 [ "${NUMI_SETUP_BROWSER:-1}" = 1 ] && browser
 load_balancer
+imap_server
 exit 0

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     Numeric,
     String,
     Text,
@@ -55,6 +56,8 @@ class Customer(Base):
     recommendation = Column(Integer, nullable=True)  # NPS 0..10
     churned = Column(Boolean, nullable=False, default=False)
     churn_risk = Column(Float, nullable=True)
+    # A bounce marked the e-mail address as failing: reminders fall back to SMS or a call.
+    email_failing_at = Column(DateTime, nullable=True)
     crm_notes = Column(JSON, nullable=False, default=list)  # the "CRM émotionnel"
     erased_at = Column(DateTime, nullable=True)
     created_at = Column(DateTime, nullable=False, default=datetime.utcnow)
@@ -192,6 +195,7 @@ class OutboxMessage(Base):
     attempts = Column(Integer, nullable=False, default=0)
     last_error = Column(Text, nullable=True)
     message_id = Column(String(200), nullable=True)
+    headers = Column(JSON, nullable=True)  # In-Reply-To, References, Reply-To of a mail in a thread
     claimed_by = Column(String(120), nullable=True)  # host:pid of the process sending it
     claimed_at = Column(DateTime, nullable=True)
     created_at = Column(DateTime, nullable=False, default=datetime.utcnow)
@@ -332,6 +336,38 @@ class Lease(Base):
     name = Column(String(60), primary_key=True)
     holder = Column(String(100), nullable=False)
     expires_at = Column(DateTime, nullable=False)
+
+
+class InboundMail(Base):
+    """Every mail numi received (SMTP listener or IMAP), kept as it arrived.
+
+    `digest` (SHA-256 of the raw bytes, or of the Message-ID) is unique: the same mail fetched
+    twice, or by two processes at once, is handled once. `kind` says what numi made of it."""
+
+    __tablename__ = "inbound_mails"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    digest = Column(String(64), nullable=False, unique=True)
+    message_id = Column(String(300), nullable=True, index=True)
+    source = Column(String(8), nullable=False)  # smtp|imap
+    received_at = Column(DateTime, nullable=False, default=datetime.utcnow)
+    sender = Column(String(254), nullable=True, index=True)
+    subject = Column(String(300), nullable=True)
+    kind = Column(String(20), nullable=False)  # reply|new|auto_reply|bounce|list|loop|too_large|unreadable
+    threaded_by = Column(String(12), nullable=True)  # headers|address|subject|sender
+    ticket_number = Column(Integer, ForeignKey("tickets.number"), nullable=True, index=True)
+    size = Column(Integer, nullable=False, default=0)
+    raw = Column(LargeBinary, nullable=True)  # the original mail (None when refused as too large)
+    notes = Column(JSON, nullable=False, default=dict)  # what was refused (forged reference, attachments)
+
+
+class MailAttachment(Base):
+    __tablename__ = "mail_attachments"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    mail_id = Column(Integer, ForeignKey("inbound_mails.id"), nullable=False, index=True)
+    filename = Column(String(200), nullable=False)
+    content_type = Column(String(100), nullable=False)
+    size = Column(Integer, nullable=False)
+    content = Column(LargeBinary, nullable=False)
 
 
 class Meta(Base):

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from numi import wording
 from numi.clock import date_fr, local_date, to_local, to_utc_naive
 from numi.db import models as m
+from numi.inbox import signing
 from numi.reminders import crashpoints, outbox
 from numi.reminders.policy import DoneStep, Policy, Step, load_default
 from numi.tickets import service as tickets
@@ -69,6 +70,9 @@ def done_steps(session: Session, ticket: m.Ticket) -> List[DoneStep]:
 
 def _channel(step: Step, customer: Optional[m.Customer]) -> str:
     phone = customer.phone if customer else None
+    if step.channel == "email" and customer is not None and customer.email_failing_at is not None:
+        # a bounce marked the address as failing: the step goes by SMS, else the hotliner calls
+        return "sms" if phone else "call"
     if step.channel in ("call", "sms") and not phone:
         fallback = step.fallback if step.fallback and step.fallback != step.channel else "email"
         return "email" if fallback in ("call", "sms") else fallback
@@ -179,7 +183,7 @@ def execute(session: Session, settings, policy: Policy, ticket: m.Ticket, action
     ctx = context(session, ticket, today, settings.timezone, settings.hotline_phone)
     not_before = _send_time(settings, now, policy.send_window)
     actor = wording.text("ticket_history.actors.reminders")
-    if action.kind == "call" and action.channel == "call":
+    if action.channel == "call":  # a call step, or an e-mail step to an address that bounced, without SMS
         subject, body = outbox.render_mail("reminder_call", ctx)
         row = outbox.enqueue(session, key=key, kind="call", channel="call",
                              recipient=customer.phone if customer else None,
@@ -195,7 +199,8 @@ def execute(session: Session, settings, policy: Policy, ticket: m.Ticket, action
         row = outbox.enqueue_template(session, key=key, kind="close", channel="email",
                                       recipient=customer.email if customer else None, template="reminder_close",
                                       context=ctx, ticket_number=ticket.number, due_on=today,
-                                      not_before=not_before, now=now)
+                                      not_before=not_before, now=now,
+                                      **signing.thread_fields(settings, ticket.number, key))
         if row is None:
             return False
         note = wording.text("ticket_history.inactivity_closure_note", reminders=ctx["reminders_sent"])
@@ -208,9 +213,10 @@ def execute(session: Session, settings, policy: Policy, ticket: m.Ticket, action
         kind_text = "followup" if action.kind == "call" else action.kind
         template = "reminder_sms" if channel == "sms" else template_for(ticket, step, kind_text)
         recipient = (customer.phone if channel == "sms" else customer.email) if customer else None
+        thread = signing.thread_fields(settings, ticket.number, key) if channel == "email" else {}
         row = outbox.enqueue_template(session, key=key, kind=action.kind, channel=channel, recipient=recipient,
                                       template=template, context=ctx, ticket_number=ticket.number, due_on=today,
-                                      not_before=not_before, now=now)
+                                      not_before=not_before, now=now, **thread)
         if row is None:
             return False
         tickets.record(session, ticket, actor=actor, event="reminder_sent", at=now,

@@ -25,7 +25,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from numi import wording
 from numi.clock import utcnow
 from numi.db import models as m
-from numi.mail import Mail, Mailer, message_id
+from numi.inbox import signing
+from numi.mail import Mail, Mailer
+from numi.mail import message_id as plain_message_id
 from numi.settings import ROOT
 from numi.playbooks.render import text_env
 from numi.reminders import crashpoints
@@ -67,13 +69,20 @@ def render_mail(template: str, context: Mapping[str, Any]) -> tuple:
 
 def enqueue(session: Session, *, key: str, kind: str, channel: str, recipient: Optional[str], subject: str,
             body: str, ticket_number: Optional[int] = None, due_on=None, not_before: Optional[datetime] = None,
-            now: Optional[datetime] = None) -> Optional[m.OutboxMessage]:
-    """Insert the message unless its key exists. Returns the new row or None."""
+            now: Optional[datetime] = None, message_id: Optional[str] = None,
+            headers: Optional[Dict[str, str]] = None) -> Optional[m.OutboxMessage]:
+    """Insert the message unless its key exists. Returns the new row or None.
+
+    A mail about a ticket carries ``[TK-00456]`` in its subject; with `message_id` and `headers`
+    (numi.inbox.signing.thread_fields) it is signed and threaded, so that a reply finds its ticket."""
     if session.scalars(select(m.OutboxMessage.id).where(m.OutboxMessage.key == key)).first() is not None:
         return None
+    if channel == "email" and ticket_number is not None:
+        subject = signing.tag_subject(subject, ticket_number)
     row = m.OutboxMessage(key=key, kind=kind, channel=channel, recipient=recipient, subject=subject, body=body,
                           ticket_number=ticket_number, due_on=due_on, not_before=not_before,
-                          created_at=now or utcnow(), message_id=message_id(key))
+                          created_at=now or utcnow(), message_id=message_id or plain_message_id(key),
+                          headers=headers or None)
     try:
         with session.begin_nested():
             session.add(row)
@@ -116,7 +125,7 @@ def _deliver_one(sessions: sessionmaker, mailer: Mailer, row_id: int, now: datet
             return "skipped"
         row = s.get(m.OutboxMessage, row_id)
         mail = Mail(to=row.recipient or "", subject=row.subject or "", body=row.body, message_id=row.message_id,
-                    kind="sms" if row.channel == "sms" else "email", key=row.key)
+                    kind="sms" if row.channel == "sms" else "email", key=row.key, headers=dict(row.headers or {}))
         attempts = row.attempts
 
     def commit() -> None:

@@ -10,14 +10,17 @@ import logging
 import os
 import subprocess
 import sys
-from typing import Optional
+from typing import Any, List, Optional
 
 from sanic import Sanic
 from sanic.request import Request
 
 from numi import audit, runtime
 from numi.clock import utcnow
+from numi.inbox.process import Deps
+from numi.inbox.receivers import ImapPoller, rasa_understand, start_smtp
 from numi.ratelimit import Limiter
+from numi.reminders import outbox
 from numi.runtime import Services
 from numi.service.blueprints import (actions, alerts, calls, chat, customers, dashboard, handoffs, health, prompter,
                                      reminders, staff, tickets, trainer, web)
@@ -126,6 +129,19 @@ def _two_listeners(app: Sanic) -> None:
                 return error("action_unauthorized", 401)
 
 
+def inbound_receivers(services: Services, settings: Settings) -> List[Any]:
+    """The configured ways mail comes in, started; each has `.stop()`."""
+    deps = Deps(sessions=services.sessions, settings=settings, library=services.library,
+                understand=rasa_understand(settings),
+                deliver=lambda: outbox.flush(services.sessions, services.mailer))  # type: ignore[arg-type]
+    started: List[Any] = []
+    if settings.inbound.smtp is not None:
+        started.append(start_smtp(deps))
+    if settings.inbound.imap_url is not None:
+        started.append(ImapPoller(deps).start())
+    return started
+
+
 def create_app(settings: Optional[Settings] = None, name: str = "numi", with_actions: bool = True,
                services: Optional[Services] = None) -> Sanic:
     """The numi service. Its resources (database, playbooks, mailer, rate limiter) open in
@@ -154,11 +170,16 @@ def create_app(settings: Optional[Settings] = None, name: str = "numi", with_act
                 host=s.action_host, port=s.action_port, access_log=False, return_asyncio_server=True)
         if s.scheduler_enabled:
             app.add_task(scheduler_loop(app))
+        if s.inbound.enabled:  # e-mail in: the SMTP listener, the IMAP poller (numi/inbox/receivers.py)
+            app.ctx.inbound = inbound_receivers(app.ctx.services, s)
         if s.alerts_enabled:  # a niced process of its own (numi/alerts/worker.py), restarted if it dies
             app.ctx.alerts_worker = _alerts_worker()
             app.add_task(_supervise_alerts_worker(app))
 
     async def stop_workers(app: Sanic, _loop: asyncio.AbstractEventLoop) -> None:
+        for receiver in getattr(app.ctx, "inbound", None) or []:
+            receiver.stop()
+        app.ctx.inbound = []
         server = getattr(app.ctx, "actions_server", None)
         if server is not None:
             server.close()
