@@ -252,7 +252,10 @@ def _on_reply(deps: Deps, s: Session, ticket: m.Ticket, mail: mailparse.Parsed, 
     outcome: Optional[Outcome] = None
     env = _env(deps, s, ticket, row, now)
     if walk and walk.get("stack"):
-        outcome = conversation.answer(deps.library, env, walk, _understood(deps, mail, ticket))
+        msg = _understood(deps, mail, ticket)
+        if _collects_text(deps.library, walk):  # a description asked for is data, not a new request
+            msg = Parsed(text=msg.text, entities=msg.entities)
+        outcome = conversation.answer(deps.library, env, walk, msg)
     elif ticket.status == conversation.WAITING:
         msg = _understood(deps, mail, ticket)
         pb, entry = conversation.playbook_for_intent(deps.library, msg.intent)
@@ -278,6 +281,12 @@ def _on_reply(deps: Deps, s: Session, ticket: m.Ticket, mail: mailparse.Parsed, 
         return False
     return _answer(s, deps.settings, ticket, mail, row, now, template="thread_reply",
                    context={"texts": texts, "choices": choices})
+
+
+def _collects_text(lib: Library, walk: Dict[str, Any]) -> bool:
+    frame = walk["stack"][-1]
+    step = lib[frame["id"]].steps.get(frame["step"]) if frame.get("id") in lib else None
+    return bool(step is not None and step.collect is not None and step.collect.type == "text")
 
 
 def _understood(deps: Deps, mail: mailparse.Parsed, ticket: m.Ticket) -> Parsed:

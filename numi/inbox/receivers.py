@@ -41,13 +41,17 @@ def rasa_understand(settings: Settings, timeout: float = 10.0) -> Callable[[str]
         request = urllib.request.Request(url, data=json.dumps({"text": text}).encode(),
                                          headers={"Content-Type": "application/json"}, method="POST")
         with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310 (configured URL)
-            body: Dict[str, Any] = json.loads(answer.read())
-        intent = body.get("intent") or {}
-        ranking = [(r.get("name"), float(r.get("confidence") or 0)) for r in body.get("intent_ranking") or []]
-        return Parsed(text=text, intent=intent.get("name"), confidence=float(intent.get("confidence") or 0),
-                      ranking=ranking, entities=body.get("entities") or [])
+            return parsed_of(json.loads(answer.read()), text)
 
     return understand
+
+
+def parsed_of(body: Dict[str, Any], text: str) -> Parsed:
+    """Rasa's parse result (``/model/parse``, ``Agent.parse_message``) as the walker reads it."""
+    intent = body.get("intent") or {}
+    ranking = [(str(r.get("name")), float(r.get("confidence") or 0)) for r in body.get("intent_ranking") or []]
+    return Parsed(text=text, intent=intent.get("name"), confidence=float(intent.get("confidence") or 0),
+                  ranking=ranking, entities=body.get("entities") or [])
 
 
 # -- SMTP ----------------------------------------------------------------------------------------

@@ -151,7 +151,7 @@ service imap-login {{
                 break
             except OSError:
                 if self.proc.poll() is not None:
-                    raise RuntimeError("dovecot did not start: " + self._log())
+                    raise RuntimeError("dovecot did not start: " + self._log()) from None
                 time.sleep(0.1)
         self.relay = Controller(_Relay(self), hostname="127.0.0.1", port=self.smtp_port)
         self.relay.start()
