@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 Understand = Callable[[str], Parsed]  # the NLU: Rasa's /model/parse in the service, passed in
 WALK = "email_walk"  # ticket.data key: the reminder playbook's state in this ticket's e-mail thread
 REPLY_SUBJECT = re.compile(r"^\s*(re|r[ée]f|aw|sv|tr|fwd?)\s*:", re.IGNORECASE)
+REPLY_PREFIXES = re.compile(r"^(\s*(re|r[ée]f|aw|sv|tr|fwd?)\s*:\s*)+", re.IGNORECASE)
 TRIAGE_MIN_CONFIDENCE = 0.5
 SECURITY = "security_incident"
 FALLBACK_SCENARIO = "out_of_scope"
@@ -367,7 +368,7 @@ def _answer(s: Session, settings: Settings, ticket: m.Ticket, mail: mailparse.Pa
         return False
     sent = send_on_ticket(s, settings, ticket, key=f"mail:{row.id}:{template}", kind="mail_auto", template=template,
                           context={"ticket": ticket, "ref": ticket.ref, "subject": ticket.subject,
-                                   "their_subject": mail.subject, **context},
+                                   "their_subject": REPLY_PREFIXES.sub("", mail.subject), **context},
                           actor="bot", now=now, to=mail.sender, in_reply_to=mail.message_id,
                           references=_references(mail))
     return sent is not None
