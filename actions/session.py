@@ -70,7 +70,7 @@ class ActionSystemEvent(NumiAction):
             # as text: Rasa 3.6's socket.io output cannot emit custom JSON
             dispatcher.utter_message(text=lib.system_text("agent_message", "customer", {
                 "author": str(event.get("author", ""))[:80], "text": str(event.get("text", ""))[:4000]}),
-                numi={"from": "agent", "author": str(event.get("author", ""))[:80]})
+                numi={"from": "agent", "author": str(event.get("author", ""))[:80], **({"key": key} if key else {})})
             return events
         if kind == "handoff_claimed":
             handoff = dict(tracker.get_slot("handoff") or {}, status="claimed")

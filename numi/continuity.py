@@ -14,7 +14,6 @@ Plain functions over a session and, when there is one, an engine on the tracker 
 caller checked the staff member's right to see the customer and audits the read."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Collection, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
@@ -27,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from numi import customer_file, gdpr
 from numi.db import models as m
+from numi.transcript import EVENTS, event_data, numi_meta
 
 CHANNELS = ("chat", "email", "phone")
 SPEAKERS = ("customer", "bot", "agent")
@@ -35,8 +35,6 @@ TURNS = 6  # the last messages of a conversation that are shown
 EVENTS_READ = 60  # tracker events read back from the end of a conversation to find them
 MAX_TEXT = 600  # characters of one message or e-mail
 RECENT = 5  # interactions listed, the latest first
-EVENTS = sa.table("events", sa.column("id"), sa.column("sender_id"), sa.column("type_name"),
-                  sa.column("timestamp"), sa.column("data"))
 
 
 @dataclass(frozen=True)
@@ -98,22 +96,6 @@ def ticket_interactions(tickets: Iterable[m.Ticket]) -> List[Interaction]:
 
 
 # --- conversations: the tracker store ------------------------------------------------------
-def _loads(data: Any) -> Dict[str, Any]:
-    if isinstance(data, dict):
-        return data
-    try:
-        value = json.loads(data) if data else {}
-    except (TypeError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _numi(event: Mapping[str, Any]) -> Mapping[str, Any]:
-    meta = event.get("metadata")
-    numi = meta.get("numi") if isinstance(meta, dict) else None
-    return numi if isinstance(numi, dict) else {}
-
-
 def _utc(timestamp: Any) -> Optional[datetime]:
     try:
         return datetime.fromtimestamp(float(timestamp), tz=timezone.utc).replace(tzinfo=None)
@@ -153,8 +135,8 @@ def _transcript(tracker: Engine, conversation: str) -> Tuple[Tuple[Turn, ...], b
     turns: List[Turn] = []
     call = False
     for type_name, data in reversed(rows):
-        event = _loads(data)
-        numi = _numi(event)
+        event = event_data(data)
+        numi = numi_meta(event)
         if type_name == "user":
             call = call or numi.get("mode") == "agent"
             speaker = "customer"

@@ -37,9 +37,10 @@ def ticket_ref(number: int) -> str:
 
 def parse_ticket_ref(ref: str) -> Optional[int]:
     ref = (ref or "").strip().upper()
-    if not ref.startswith("TK-") or not ref[3:].isdigit():
-        return None
-    return int(ref[3:])
+    digits = ref[3:]
+    if not ref.startswith("TK-") or not (digits.isascii() and digits.isdigit()) or len(digits) > 9:
+        return None  # (« ² » is a digit to str.isdigit, not to int; a number the database cannot hold)
+    return int(digits)
 
 
 class Customer(Base):

@@ -1,18 +1,22 @@
-"""What every endpoint shares: request bodies validated by a declared schema (pydantic),
-errors worded in templates/web/texts.yml, the `today` a request asks about, the client's
-address, and the staff's bearer tokens and role checks (every refusal is audited).
+"""What every endpoint shares: request bodies (and query strings) validated by a declared
+schema (pydantic), errors worded in templates/web/texts.yml, the `today` a request asks about,
+the client's address, the staff's bearer tokens and role checks (every refusal is audited),
+telling a conversation on the Rasa server, and delivering the outbox once a request committed.
 
 The role sets the checks take are numi/vocab.py's; what each role may see within its set
 (queues, tickets) is numi/access.py's."""
 from __future__ import annotations
 
+import asyncio
 import hmac
+import logging
 from datetime import date
 from functools import wraps
 from typing import Any, Callable, Collection, Coroutine, Dict, Optional, Type, TypeVar
 
+import aiohttp
 from pydantic import BaseModel, ValidationError
-from sanic import response
+from sanic import Sanic, response
 from sanic.exceptions import SanicException
 from sanic.request import Request
 from sqlalchemy import select
@@ -20,7 +24,12 @@ from sqlalchemy import select
 from numi import audit, auth, wording
 from numi.clock import local_date, utcnow
 from numi.db import models as m
+from numi.rasa_client import RasaClient, RasaError
+from numi.reminders import outbox
 
+log = logging.getLogger(__name__)
+# What reaching the Rasa server may raise: its refusal, the connection's failure, the timeout.
+RASA_ERRORS = (RasaError, aiohttp.ClientError, asyncio.TimeoutError, OSError)
 T = TypeVar("T", bound=BaseModel)
 Handler = Callable[..., Coroutine[Any, Any, response.HTTPResponse]]
 
@@ -79,6 +88,20 @@ def body_of(request: Request, schema: Type[T], optional: bool = False) -> T:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first.get("loc", ())) or "body"
         raise InvalidBody("invalid_field", 422, field=field, problem=first.get("msg", "invalide")) from exc
+
+
+def query_of(request: Request, schema: Type[T]) -> T:
+    """The query string's parameters that `schema` declares (the first value of each; others
+    are left to the handler), checked against it: 422 naming the parameter and what it takes
+    (texts.yml `api_parameters`)."""
+    data = {name: request.args.get(name) for name in schema.__fields__ if name in request.args}
+    try:
+        return schema.parse_obj(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first.get("loc", ())[:1]) or "query"
+        expected = texts().get("api_parameters", {}).get(field) or first.get("msg", "")
+        raise InvalidBody("invalid_parameter", 422, field=field, problem=expected) from exc
 
 
 def parse_today(request: Request, raw: Optional[str] = None) -> date:
@@ -152,3 +175,39 @@ def require(roles: Collection[str]) -> Callable[[Handler], Handler]:
         return wrapped
 
     return deco
+
+
+# --- after the request's work -------------------------------------------------------
+async def tell_rasa(request: Request, conversation_id: str, event: Dict[str, Any]) -> None:
+    """A system event to the conversation on the Rasa server (`action_system_event` runs it:
+    an agent's message is shown live to the customer and recorded in the tracker)."""
+    settings = request.app.ctx.settings
+    await RasaClient(settings.rasa_url, settings.rasa_token).system_event(conversation_id, event)
+
+
+async def send_agent_message(request: Request, conversation_id: str, text: str, author: str,
+                             key: Optional[str] = None) -> None:
+    """A human agent's message, shown live in the customer's chat and recorded in its tracker (a
+    handoff's reply, a reply from the ticket page). With `key`, a retry is said once
+    (actions/session.py). Raises one of RASA_ERRORS when the Rasa server cannot be reached."""
+    event: Dict[str, Any] = {"type": "agent_message", "text": text, "author": author}
+    if key:
+        event["key"] = key
+    await tell_rasa(request, conversation_id, event)
+
+
+async def deliver_outbox(app: Sanic) -> None:
+    """Send what the outbox holds now (the scheduler retries every minute what fails here)."""
+    services = app.ctx.services
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, outbox.flush, services.sessions, services.mailer)
+    except Exception:
+        log.exception("outbox delivery failed")
+
+
+def commit_then_deliver(request: Request) -> None:
+    """Commit the request's session; what it put in the outbox leaves now, not at the next tick."""
+    pending = request.ctx.db.info.pop("outbox_pending", False)
+    request.ctx.db.commit()
+    if pending:
+        request.app.add_task(deliver_outbox(request.app))

@@ -42,6 +42,11 @@ if TYPE_CHECKING:  # to the type checker they are plain str and int; pydantic ch
     ActionName = str
     RequiredActionName = str
     Version = str
+    SearchText = str
+    Days = int
+    PageSize = int
+    Offset = int
+    ClientId = str
 else:
     Token = constr(strict=True, min_length=1, max_length=4096)
     Text = constr(strict=True, max_length=4000)
@@ -67,6 +72,11 @@ else:
     ActionName = constr(strict=True, max_length=100)
     RequiredActionName = constr(strict=True, min_length=1, max_length=100)
     Version = constr(strict=True, max_length=40)
+    SearchText = constr(strict=True, max_length=200)
+    Days = conint(ge=0, le=3650)  # a query string's digits: not strict
+    PageSize = conint(ge=1, le=500)
+    Offset = conint(ge=0, le=1_000_000)
+    ClientId = constr(strict=True, regex=r"^[A-Za-z0-9_-]{1,64}$")
 Priority = Literal[PRIORITIES]  # type: ignore[valid-type]
 Queue = Literal[QUEUES]  # type: ignore[valid-type]
 Status = Literal[STATUSES]  # type: ignore[valid-type]
@@ -142,6 +152,28 @@ class TicketPatch(Body):
     waiting_for: Optional[Line] = None
     close_reason: Optional[CloseReason] = None
     note: Optional[Text] = None
+
+
+class TicketQuery(Body):
+    """The new filters of `GET /api/tickets` (query string; the contract's four are read as they were)."""
+    queue: Optional[Union[Queue, Literal["none"]]] = None
+    priority: Optional[Union[Priority, Literal["none"]]] = None
+    q: Optional[SearchText] = None
+    waiting_days_min: Optional[Days] = None
+    sort: Literal["recent", "waiting", "priority", "updated"] = "recent"
+    limit: PageSize = 500
+    offset: Offset = 0
+
+
+class TicketNote(Body):
+    text: Message
+    client_id: Optional[ClientId] = None
+
+
+class TicketReply(Body):
+    channel: Literal["email", "chat"]
+    text: Message
+    client_id: Optional[ClientId] = None
 
 
 # --- reminders, renewals ------------------------------------------------------

@@ -2,7 +2,7 @@
 Each action is told to the conversation on the Rasa server (a system event)."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Union
+from typing import Optional, Union
 
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -11,9 +11,8 @@ from numi import access
 from numi.clock import utcnow
 from numi.db import models as m
 from numi.handoff import service as handoffs
-from numi.rasa_client import RasaClient
 from numi.service import schemas
-from numi.service.http import audit_request, bad, body_of, deny, message, require
+from numi.service.http import audit_request, bad, body_of, deny, message, require, send_agent_message, tell_rasa
 from numi.tickets import lifecycle
 from numi.tickets.lifecycle import TransitionError
 from numi.vocab import DESK
@@ -30,11 +29,6 @@ def scoped_handoff(request: Request, handoff_id: str) -> Union[m.Handoff, respon
     if not access.queue_allowed(request.ctx.staff, h.queue):
         return deny(request, "queue_out_of_scope", target=f"handoff:{h.id}")
     return h
-
-
-async def _tell_rasa(request: Request, conversation_id: str, event: Dict[str, Any]) -> None:
-    settings = request.app.ctx.settings
-    await RasaClient(settings.rasa_url, settings.rasa_token).system_event(conversation_id, event)
 
 
 @bp.get("/handoffs")
@@ -85,7 +79,7 @@ async def claim_handoff(request: Request, handoff_id: str) -> response.HTTPRespo
     except handoffs.HandoffError as exc:
         return bad(str(exc), exc.status)
     request.ctx.db.commit()
-    await _tell_rasa(request, h.conversation_id, {"type": "handoff_claimed", "author": request.ctx.staff["name"]})
+    await tell_rasa(request, h.conversation_id, {"type": "handoff_claimed", "author": request.ctx.staff["name"]})
     return response.json(handoffs.handoff_json(h, utcnow()))
 
 
@@ -101,7 +95,7 @@ async def reply_handoff(request: Request, handoff_id: str) -> response.HTTPRespo
         return bad(message("claim_first"), 409)
     handoffs.record_message(request.ctx.db, h.id, "agent", body.text, staff["name"], utcnow())
     request.ctx.db.commit()
-    await _tell_rasa(request, h.conversation_id, {"type": "agent_message", "text": body.text, "author": staff["name"]})
+    await send_agent_message(request, h.conversation_id, body.text, staff["name"])
     return response.json({"ok": True}, status=201)
 
 
@@ -119,7 +113,7 @@ async def _end_handoff(request: Request, handoff_id: str, close: bool) -> respon
         request.ctx.db.rollback()
         return bad(str(exc), getattr(exc, "status", 409))
     request.ctx.db.commit()
-    await _tell_rasa(request, h.conversation_id, {"type": "handoff_closed" if close else "handback"})
+    await tell_rasa(request, h.conversation_id, {"type": "handoff_closed" if close else "handback"})
     return response.json(handoffs.handoff_json(h, utcnow()))
 
 
