@@ -3,7 +3,7 @@
 // Shared by the prompter, the queues and the customer's file. Text only (textContent).
 window.NUMI_CONTINUITY = (function () {
   "use strict";
-  const N = window.NUMI, K = N.T.continuity, C = N.T.customer, el = N.el;
+  const N = window.NUMI, K = N.T.continuity, L = N.T.ticket_labels, el = N.el;
 
   function when(iso) {
     if (!iso) return "";
@@ -12,7 +12,7 @@ window.NUMI_CONTINUITY = (function () {
   }
 
   function ticketLink(t) {
-    const label = t.id + " · " + (t.subject || t.scenario || "") + " (" + (C.statuses[t.status] || t.status) + ")";
+    const label = t.id + " · " + (t.subject || t.scenario || "") + " (" + (L.statuses[t.status] || t.status) + ")";
     return t.in_scope ? el("a", { href: "/console/ticket?id=" + encodeURIComponent(t.id) }, label) : el("span", {}, label);
   }
 

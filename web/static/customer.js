@@ -2,7 +2,7 @@
 // tickets, alerts, subscriptions and invoices. Everything the customer wrote is put as text.
 (function () {
   "use strict";
-  const N = window.NUMI, C = N.T.customer, Q = N.T.queues, el = N.el, $ = function (id) { return document.getElementById(id); };
+  const N = window.NUMI, C = N.T.customer, L = N.T.ticket_labels, Q = N.T.queues, el = N.el, $ = function (id) { return document.getElementById(id); };
   const NUM = new Intl.NumberFormat("fr-FR", { maximumFractionDigits: 1 });
   const EUR = new Intl.NumberFormat("fr-FR", { style: "currency", currency: "EUR" });
   const DASH = "—";
@@ -66,7 +66,7 @@
     contact(r.customer);
     table("c-tickets", [C.ticket, C.subject, C.status, C.priority, C.queue, C.updated], r.tickets.map(function (t) {
       const id = t.in_scope ? el("a", { href: "/console/ticket?id=" + encodeURIComponent(t.id) }, t.id) : t.id;
-      return [id, t.subject, C.statuses[t.status] || t.status, C.priorities[t.priority] || t.priority,
+      return [id, t.subject, L.statuses[t.status] || t.status, L.priorities[t.priority] || t.priority,
               Q.labels[t.queue] || t.queue, day(t.updated_at)];
     }));
     table("c-subscriptions", [C.plan, C.status, C.started, C.expires], r.subscriptions.map(function (s) {

@@ -5,7 +5,7 @@ token the staff member signs in with (kept in the browser's sessionStorage)."""
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 from urllib.parse import urlsplit
 
 from jinja2 import FileSystemLoader, select_autoescape
@@ -17,6 +17,7 @@ from sqlalchemy import select
 from numi import auth
 from numi.db import models as m
 from numi.db.demo_history import PREFIX
+from numi.reminders import dashboard
 from numi.service.http import client_address, message, texts
 from numi.settings import ROOT
 
@@ -33,7 +34,9 @@ VENDOR = {
 bp = Blueprint("web")
 bp.static("/static", str(STATIC), name="static")
 LOOPBACK = ("127.0.0.1", "::1")
-CONSOLE_PAGES = {"prompteur": "prompter", "files": "queues", "formation": "trainer", "client": "customer"}
+CONSOLE_PAGES = {"prompteur": "prompter", "files": "queues", "formation": "trainer", "client": "customer",
+                 "tickets": "tickets", "ticket": "ticket"}
+TICKET_PAGES = ("tickets", "ticket")  # they get the scenarios' titles and the reminder steps' labels
 
 
 @lru_cache(maxsize=1)
@@ -112,4 +115,14 @@ async def console_page(request: Request, name: str) -> response.HTTPResponse:
     page = CONSOLE_PAGES.get(name)
     if page is None:
         return response.html(f"<!doctype html><title>404</title><p>{message('page_not_found')}</p>", status=404)
-    return _page(request, f"{page}.html.j2", page=page)
+    return _page(request, f"{page}.html.j2", page=page, page_data=_page_data(request, page))
+
+
+def _page_data(request: Request, page: str) -> Dict[str, Any]:
+    """What a page's script reads besides texts.yml: for the ticket pages, the scenarios' titles
+    (the playbooks') and the reminder steps' labels (config/reminder_dashboard.yml)."""
+    if page not in TICKET_PAGES:
+        return {}
+    library = request.app.ctx.services.library
+    return {"scenarios": {pid: library[pid].title or pid for pid in sorted(library)},
+            "reminder_steps": dict(dashboard.words()["steps"])}
