@@ -92,6 +92,9 @@ def seed(stack: Stack) -> Dict[str, Any]:
         _ticket(s, "CLT-00324", "Imprimante réseau introuvable", now - timedelta(days=3), queue="level2")
         _ticket(s, "CLT-00326", "Sauvegarde des photos", now - timedelta(days=9), status="closed", queue="level2")
         _ticket(s, None, "Demande sans client " + HOSTILE, now - timedelta(days=2), queue="cs", priority=None)
+        s.add(m.TicketEvent(ticket_number=level2.number, at=now - timedelta(days=3), actor="système:e-mail",
+                            event="email_failing", reason="l'adresse paul.martin@example.fr est en échec",
+                            details={"channel": "email", "address": "paul.martin@example.fr", "mail_id": 7}))
         refs = {"level2": level2.ref}
     engine.dispose()
     tracker = sa.create_engine(stack.env["NUMI_TRACKER_URL"])
@@ -317,6 +320,18 @@ def test_a_level2_agent_reads_the_chat_and_answers_in_it(stack, page):
     page.keyboard.press("Control+Enter")
     expect(page.locator("#reply-status")).to_have_text("Message envoyé dans le chat du client.", timeout=10_000)
     expect(page.locator("#t-history li.entry-agent_message")).to_contain_text("Je regarde votre boîte tout de suite.")
+    bounce = page.locator("#t-history li.entry-email_failing")
+    expect(bounce).to_contain_text("Adresse e-mail en échec")
+    expect(bounce).to_contain_text("l'adresse paul.martin@example.fr est en échec")
+    # assign: a, type, Ctrl+Enter
+    page.keyboard.press("Escape")
+    page.keyboard.press("a")
+    expect(page.locator("#assignee")).to_be_focused()
+    page.keyboard.type("Karim")
+    page.keyboard.press("Control+Enter")
+    expect(page.locator("#assign-status")).to_have_text("Attribution enregistrée.", timeout=10_000)
+    expect(page.locator("#t-fields")).to_contain_text("Karim")
+    expect(page.locator("#t-history li.entry-assigned")).to_contain_text("Attribué à : Karim · File : Niveau 2")
     # a ticket of another queue is refused without showing anything of it
     page.locator("#ticket-id").fill("TK-00456")
     page.keyboard.press("Enter")
