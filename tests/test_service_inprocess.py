@@ -5,6 +5,7 @@ a recording stand-in takes its place."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timezone
 from typing import Any, Dict, List
 
@@ -497,6 +498,8 @@ async def test_the_pages(service: Service):
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert page.headers["x-content-type-options"] == "nosniff"
+    embedded = re.search(r'<script type="application/json" id="numi-texts">(.*?)</script>', page.text)
+    assert embedded and set(json.loads(embedded.group(1))) == {"site", "chat"}  # not the console's
     hostile = await service.response("GET", "/?client=%3Cscript%3Ealert(1)%3C/script%3E")
     assert hostile.status_code == 200 and "<script>alert(1)</script>" not in hostile.text
     for path in ("/console", "/console/prompteur", "/console/files", "/console/formation"):

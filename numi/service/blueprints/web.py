@@ -5,7 +5,7 @@ token the staff member signs in with (kept in the browser's sessionStorage)."""
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 from urllib.parse import urlsplit
 
 from jinja2 import FileSystemLoader, select_autoescape
@@ -36,6 +36,7 @@ bp.static("/static", str(STATIC), name="static")
 LOOPBACK = ("127.0.0.1", "::1")
 CONSOLE_PAGES = {"prompteur": "prompter", "files": "queues", "formation": "trainer", "client": "customer",
                  "tickets": "tickets", "ticket": "ticket"}
+SITE_TEXTS = ("site", "chat")  # what the customer site's page and chat.js read of texts.yml
 TICKET_PAGES = ("tickets", "ticket")  # they get the scenarios' titles and the reminder steps' labels
 
 
@@ -55,8 +56,13 @@ def rasa_public_url(request: Request) -> str:
     return f"{request.scheme}://{host}:{port}"
 
 
-def _page(request: Request, template: str, rasa: Optional[str] = None, **context: Any) -> response.HTTPResponse:
-    body = html_env().get_template(template).render(texts=texts(), **context)
+def _page(request: Request, template: str, rasa: Optional[str] = None, shown: Optional[Sequence[str]] = None,
+          **context: Any) -> response.HTTPResponse:
+    """Render a page; `shown` names the parts of texts.yml its scripts get (all of them by default:
+    the customer site gets only its own and the chat's, never the console's)."""
+    every = texts()
+    page_texts = every if shown is None else {part: every[part] for part in shown}
+    body = html_env().get_template(template).render(texts=every, page_texts=page_texts, **context)
     connect = "'self'" + (f" {rasa} {rasa.replace('http', 'ws', 1)}" if rasa else "")
     headers = {
         "Content-Security-Policy": (f"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -89,8 +95,8 @@ async def site(request: Request) -> response.HTTPResponse:
             else:
                 customer = None
     rasa = rasa_public_url(request)
-    return _page(request, "site.html.j2", rasa=rasa, rasa_url=rasa, customer=customer, customer_token=token,
-                 demo_customers=demo_customers)
+    return _page(request, "site.html.j2", rasa=rasa, shown=SITE_TEXTS, rasa_url=rasa, customer=customer,
+                 customer_token=token, demo_customers=demo_customers)
 
 
 @bp.get("/static/vendor/<name>")
