@@ -185,3 +185,48 @@ def test_a_reply_delivered_to_the_smtp_listener_closes_the_ticket(services, worl
         assert refused.value.smtp_code == 552 and b"10 Mo" in refused.value.smtp_error
     finally:
         controller.stop()
+
+
+def test_the_numi_service_receives_mail_when_configured(tmp_path, world):
+    """The service process itself, configured only by its environment: its SMTP listener takes a
+    mail an MTA delivers, its IMAP poller fetches one from its mailbox; the running Rasa server
+    understands both (rasa_understand); the acknowledgements go out through its SMTP relay."""
+    from numi.devstack import Stack, http
+
+    inbound_port = mailworld.free_port()
+    stack = Stack(tmp_path / "stack", extra_env={
+        "NUMI_INBOUND_SMTP": f"127.0.0.1:{inbound_port}", "NUMI_IMAP_URL": world.imap_url("support"),
+        "NUMI_IMAP_POLL_SECONDS": "0.5", "NUMI_SMTP_HOST": "127.0.0.1", "NUMI_SMTP_PORT": str(world.smtp_port),
+        "SSL_CERT_FILE": str(world.cert), "NUMI_ALERTS": "0"})
+    (tmp_path / "stack").mkdir()
+    stack.start()
+    try:
+        marie = world.address("marie")
+        customer = {"first_name": "Marie", "last_name": "Durand", "email": marie}
+        assert http("PUT", f"{stack.numi}/api/customers/CLT-09201", customer, token=stack.admin_token)[0] == 201
+
+        def new_mail(subject: str, text: str) -> bytes:
+            msg = EmailMessage()
+            msg["From"], msg["To"], msg["Subject"] = f"Marie Durand <{marie}>", "support@numi.support", subject
+            msg["Message-ID"] = make_msgid(domain="exemple.fr")
+            msg.set_content(text)
+            return msg.as_bytes(policy=policy.SMTP)
+
+        send(inbound_port, new_mail("Piratage", "Au secours, j'ai cliqué sur un lien dans un faux mail de ma banque "
+                                                "et j'ai donné mon mot de passe."), "support@numi.support")
+        send(world.smtp_port, new_mail("Imprimante", "Bonjour, mon imprimante n'imprime plus rien depuis ce matin."),
+             "support@numi.support")  # into numi's mailbox on the IMAP server
+        acks = [mail(raw) for raw in _wait(lambda: (lambda got: got if len(got) == 2 else None)(
+            world.messages("marie")), seconds=60)]
+        status, listed = http("GET", f"{stack.numi}/api/tickets?customer_id=CLT-09201", token=stack.admin_token)
+        assert status == 200
+        by_subject = {t["subject"]: t for t in listed["tickets"]}
+        security, printer = by_subject["Piratage"], by_subject["Imprimante"]
+        assert security["scenario"] == "security_incident" and security["priority"] == "urgent"
+        assert security["queue"] == "level2" and printer["scenario"] != "security_incident"
+        assert sorted(a["Subject"].split("[")[-1].rstrip("]") for a in acks) == sorted(
+            [security["id"], printer["id"]])
+        assert all(a["Auto-Submitted"] == "auto-generated" and a["To"] == marie for a in acks)
+        assert all(b"\\Seen" in flags for flags in world.flags("support"))  # fetched by the service's poller
+    finally:
+        stack.stop()
