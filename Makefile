@@ -78,9 +78,9 @@ bench-reminders: setup
 bench-alerts: setup
 	@PYTHONPATH=. .venv/bin/python scripts/bench_alerts.py
 
-# the README's screenshots, taken by the browser tests (tests/test_browser.py)
+# the README's screenshots, taken by the browser tests (tests/browser/)
 screenshots: train
-	@PYTHONPATH=. .venv/bin/python -m pytest -q tests/test_browser.py
+	@PYTHONPATH=. .venv/bin/python -m pytest -q tests/browser/
 	@mkdir -p docs/screenshots && cp artifacts/screenshots/*.png docs/screenshots/
 
 # the scale-out topology on one machine: NUMI_RASA_REPLICAS Rasa and NUMI_REPLICAS numi processes

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Optional
@@ -22,8 +22,7 @@ from numi.inbox.process import Deps, receive
 from numi.inbox.receivers import parsed_of
 from numi.reminders import engine
 from numi.settings import InboundSettings
-from numi.tickets import service as tickets
-from numi.tickets.lifecycle import Transition
+from tests.helpers import marie
 
 pytestmark = pytest.mark.slow  # the trained model (the real NLU) loads once per session
 
@@ -42,17 +41,8 @@ def deps(services, agent):
 @pytest.fixture
 def waiting(services):
     """Marie's ticket, waiting for her test, and the gentle reminder numi sent her (signed)."""
-    with services.sessions() as s, s.begin():
-        s.add(m.Customer(id="CLT-09001", first_name="Marie", last_name="Durand", email=CUSTOMER,
-                         phone="06 12 34 56 78"))
-        ticket = tickets.open_ticket(s, scenario="tech_support", actor="hotliner:léa", customer_id="CLT-09001",
-                                     priority="normal", subject="Outlook ne reçoit plus les e-mails",
-                                     now=datetime(2026, 11, 20, 9))
-        tickets.transition(s, ticket, Transition("waiting_customer", waiting_reason="feedback"),
-                           actor="hotliner:léa", now=datetime(2026, 11, 20, 9), tz="Europe/Paris",
-                           waiting_for="Vous alliez tester la nouvelle configuration.")
-        number = ticket.number
-    engine.run(services.sessions, services.settings, today=date(2026, 11, 25))
+    number = marie.waiting_ticket(services.sessions, "CLT-09001", CUSTOMER)
+    engine.run(services.sessions, services.settings, today=marie.FIRST_REMINDER)
     with services.sessions() as s:
         row = s.scalars(select(m.OutboxMessage).where(m.OutboxMessage.ticket_number == number)).one()
         return number, row.message_id, row.subject

@@ -10,7 +10,6 @@ import asyncio
 import smtplib
 import time
 from dataclasses import replace
-from datetime import date, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -25,9 +24,7 @@ from numi.inbox.receivers import ImapPoller, ImapTarget, fetch_once, parsed_of, 
 from numi.mail import Mailer
 from numi.reminders import engine, outbox
 from numi.settings import InboundSettings, SmtpSettings
-from numi.tickets import service as tickets
-from numi.tickets.lifecycle import Transition
-from tests.helpers import mailworld
+from tests.helpers import mailworld, marie
 
 pytestmark = [pytest.mark.slow]
 if mailworld.available():
@@ -60,17 +57,8 @@ def live(services, agent, world):
 
     deps = Deps(sessions=services.sessions, settings=settings, library=services.library, understand=understand,
                 deliver=lambda: outbox.flush(services.sessions, mailer))
-    with services.sessions() as s, s.begin():
-        s.add(m.Customer(id="CLT-09101", first_name="Marie", last_name="Durand", email=world.address("marie"),
-                         phone="06 12 34 56 78"))
-        ticket = tickets.open_ticket(s, scenario="tech_support", actor="hotliner:léa", customer_id="CLT-09101",
-                                     priority="normal", subject="Outlook ne reçoit plus les e-mails",
-                                     now=datetime(2026, 11, 20, 9))
-        tickets.transition(s, ticket, Transition("waiting_customer", waiting_reason="feedback"),
-                           actor="hotliner:léa", now=datetime(2026, 11, 20, 9), tz="Europe/Paris",
-                           waiting_for="Vous alliez tester la nouvelle configuration.")
-        number = ticket.number
-    engine.run(services.sessions, settings, today=date(2026, 11, 25), mailer=mailer)
+    number = marie.waiting_ticket(services.sessions, "CLT-09101", world.address("marie"))
+    engine.run(services.sessions, settings, today=marie.FIRST_REMINDER, mailer=mailer)
     return deps, settings, number
 
 
@@ -201,13 +189,13 @@ def test_the_numi_service_receives_mail_when_configured(tmp_path, world):
     (tmp_path / "stack").mkdir()
     stack.start()
     try:
-        marie = world.address("marie")
-        customer = {"first_name": "Marie", "last_name": "Durand", "email": marie}
+        her = world.address("marie")
+        customer = {"first_name": "Marie", "last_name": "Durand", "email": her}
         assert http("PUT", f"{stack.numi}/api/customers/CLT-09201", customer, token=stack.admin_token)[0] == 201
 
         def new_mail(subject: str, text: str) -> bytes:
             msg = EmailMessage()
-            msg["From"], msg["To"], msg["Subject"] = f"Marie Durand <{marie}>", "support@numi.support", subject
+            msg["From"], msg["To"], msg["Subject"] = f"Marie Durand <{her}>", "support@numi.support", subject
             msg["Message-ID"] = make_msgid(domain="exemple.fr")
             msg.set_content(text)
             return msg.as_bytes(policy=policy.SMTP)
@@ -226,7 +214,7 @@ def test_the_numi_service_receives_mail_when_configured(tmp_path, world):
         assert security["queue"] == "level2" and printer["scenario"] != "security_incident"
         assert sorted(a["Subject"].split("[")[-1].rstrip("]") for a in acks) == sorted(
             [security["id"], printer["id"]])
-        assert all(a["Auto-Submitted"] == "auto-generated" and a["To"] == marie for a in acks)
+        assert all(a["Auto-Submitted"] == "auto-generated" and a["To"] == her for a in acks)
         assert all(b"\\Seen" in flags for flags in world.flags("support"))  # fetched by the service's poller
     finally:
         stack.stop()

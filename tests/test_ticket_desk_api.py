@@ -357,7 +357,7 @@ async def test_an_email_reply_lands_in_the_outbox_in_the_tickets_thread(service:
     assert entry.details["direction"] == "out" and entry.details["kind"] == "agent_reply"
     assert entry.details["message_id"] == row.message_id and sent["entry"]["event"] == "email_out"
     # what the request's delivery (after the commit) and the scheduler's tick run: the outbox's flush
-    # (the request's own delivery is checked on the real server: tests/test_console_tickets_browser.py)
+    # (the request's own delivery is checked on the real server: tests/browser/test_ticket_pages.py)
     outbox.flush(service.services.sessions, service.services.mailer)
     assert outbox_rows(service, "TK-00456")[0].status == "sent"
     mailbox = [p for p in service.settings.mailbox_dir.rglob("*") if p.is_file()]

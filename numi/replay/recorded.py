@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import os
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from numi.playbooks.library import Library
 from numi.replay.anonymise import Anonymiser
 from numi.replay.steps import StoryNotFound, bot_message, playbook_after, replay_texts
 from numi.settings import ROOT
+from numi.transcript import event_data
 
 log = logging.getLogger(__name__)
 
@@ -76,16 +76,6 @@ def _rows(engine: Any, sql: str, **params: Any) -> List[Any]:
         return []
 
 
-def _json(data: Any) -> Dict[str, Any]:
-    if isinstance(data, dict):
-        return data
-    try:
-        value = json.loads(data) if data else {}
-    except (TypeError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def _dict(value: Any) -> Dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
@@ -134,7 +124,7 @@ def recorded_summaries(lib: Library, url: Optional[str], secret: Optional[str], 
                               "AND action_name = 'pb_state' ORDER BY id")
     states: Dict[str, List[Any]] = {}
     for sender, data in slots:
-        states.setdefault(sender, []).append(_json(data).get("value"))
+        states.setdefault(sender, []).append(event_data(data).get("value"))
     out = []
     for sender, first, count in sorted(users, key=lambda r: (r[1] or 0, r[0])):
         scenario = _first_scenario(states.get(sender, []))
@@ -209,7 +199,7 @@ class _Reading:
         for type_name, data in rows:
             handler = handlers.get(type_name)
             if handler is not None:
-                handler(_json(data))
+                handler(event_data(data))
         self._end_step()
         return self
 

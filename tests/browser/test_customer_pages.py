@@ -7,90 +7,30 @@ written in a tracker store of Rasa's shape, and a claim's notice to the conversa
 stand-in that answers as Rasa's HTTP API does. Screenshots go to artifacts/screenshots/."""
 from __future__ import annotations
 
-import json
 import re
-import threading
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from numi.clock import utcnow
 from numi.db import make_engine
 from numi.db import models as m
-from numi.devstack import ROOT, Stack, signed_conversation
+from numi.devstack import Stack, signed_conversation
+from tests.browser.kit import add_ticket, expect, service_with_stand_in, shot, sign_in, write_transcript
 
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = ROOT / "artifacts" / "screenshots"
-pytestmark = [pytest.mark.slow, pytest.mark.browser]
-
-if not Path(CHROMIUM).exists():
-    pytest.skip("Debian's chromium is not installed (make setup installs it with apt)", allow_module_level=True)
-try:
-    from playwright.sync_api import expect, sync_playwright
-except ImportError:  # pragma: no cover
-    pytest.skip("playwright is not installed (requirements-dev.txt)", allow_module_level=True)
-if not (ROOT / "web" / "node_modules" / "chart.js").exists():
-    pytest.skip("web/node_modules is missing: run make setup (npm ci)", allow_module_level=True)
-
-FLAGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 NOTE = "<script>document.title='pwned'</script><img src=x onerror=alert(1)> rappeler avant vendredi"
 
 
-# --- a stand-in for Rasa's HTTP API (a claim tells the conversation) -------------------------
-class _RasaStandIn(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-        self.rfile.read(int(self.headers.get("content-length") or 0))
-        body = b'{"messages": []}'
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 # --- the data ------------------------------------------------------------------------------
-def _tracker(url: str, conversation: str, lines: List[Tuple[str, str]], at: datetime, customer_id: str) -> None:
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-                             "sender_id VARCHAR(255) NOT NULL, type_name VARCHAR(255) NOT NULL, timestamp FLOAT, "
-                             "intent_name VARCHAR(255), action_name VARCHAR(255), data TEXT)"))
-        for k, (kind, text) in enumerate(lines):
-            moment = (at - datetime(1970, 1, 1)).total_seconds() + 20 * k
-            event: Dict[str, Any] = {"event": "user" if kind == "user" else "bot", "timestamp": moment, "text": text}
-            event["metadata"] = ({"numi": {"mode": "customer", "customer_id": customer_id}} if kind == "user" else
-                                 {"numi": {"from": "agent", "author": "Karim"}} if kind == "agent" else {})
-            conn.execute(sa.text("INSERT INTO events (sender_id, type_name, timestamp, data) VALUES (:s, :t, :ts, :d)"),
-                         {"s": conversation, "t": event["event"], "ts": moment, "d": json.dumps(event)})
-    engine.dispose()
-
-
-def _ticket(s: Session, customer_id: str, subject: str, created: datetime, status: str = "in_progress",
-            queue: Any = None, conversation_id: Any = None, scenario: str = "tech_support") -> m.Ticket:
-    t = m.Ticket(customer_id=customer_id, scenario=scenario, subject=subject, status=status, queue=queue,
-                 priority="normal", conversation_id=conversation_id, created_at=created, updated_at=created, data={})
-    s.add(t)
-    s.flush()
-    s.add(m.TicketEvent(ticket_number=t.number, at=created, actor="hotliner:Camille", event="created", to_status="new"))
-    return t
-
-
 def _weeks_of_reminders(s: Session, now: datetime) -> None:
     """Eight weeks of waiting tickets, reminders, answers, closures and a reopening: the KPI charts' data."""
     monday = (now - timedelta(days=now.weekday())).replace(hour=8, minute=0, second=0, microsecond=0)
     for week in range(8, 0, -1):
         start = monday - timedelta(weeks=week)
         for k in range(2 + week % 3):
-            t = _ticket(s, "CLT-00328", f"Relance semaine {week}.{k}", start, status="waiting_customer")
+            t = add_ticket(s, "CLT-00328", f"Relance semaine {week}.{k}", start, status="waiting_customer")
             t.waiting_since = start + timedelta(hours=1)
             s.add(m.TicketEvent(ticket_number=t.number, at=t.waiting_since, actor="hotliner:Camille",
                                 event="status_changed", from_status="new", to_status="waiting_customer"))
@@ -125,12 +65,12 @@ def seed(stack: Stack) -> Dict[str, Any]:
     handoff_conv = signed_conversation(stack.secret)
     engine = make_engine(stack.env["NUMI_DATABASE_URL"])
     with Session(engine) as s, s.begin():
-        level2 = _ticket(s, "CLT-00321", "E-mails en double après la migration", now - timedelta(days=4),
+        level2 = add_ticket(s, "CLT-00321", "E-mails en double après la migration", now - timedelta(days=4),
                          status="escalated", queue="level2", conversation_id=chat_conv)
         s.add(m.TicketEvent(ticket_number=level2.number, at=now - timedelta(days=2), actor="client", event="email",
                             details={"channel": "email", "direction": "in", "subject": "Re: doublons",
                                      "text": "Bonjour, les doublons sont revenus ce matin. <b>Paul</b>"}))
-        printer = _ticket(s, "CLT-00321", "Imprimante hors ligne", now - timedelta(days=1), status="closed")
+        printer = add_ticket(s, "CLT-00321", "Imprimante hors ligne", now - timedelta(days=1), status="closed")
         s.add(m.TicketEvent(ticket_number=printer.number, at=now - timedelta(days=1), actor="hotliner:Camille",
                             event="call_summary", details={"situation": "Imprimante hors ligne après une mise à jour",
                                                            "actions": "Pilote réinstallé avec le client",
@@ -160,11 +100,12 @@ def seed(stack: Stack) -> Dict[str, Any]:
         refs = {"level2": level2.ref, "printer": printer.ref}
     engine.dispose()
     url = stack.env["NUMI_TRACKER_URL"]
-    _tracker(url, chat_conv, [("user", "Mes e-mails arrivent en double depuis la migration"),
+    write_transcript(url, chat_conv, [("user", "Mes e-mails arrivent en double depuis la migration"),
                               ("bot", "Avez-vous vérifié les paramètres IMAP ?"), ("user", "oui, rien n'y fait"),
                               ("agent", "Karim : je passe votre demande au niveau 2")],
              now - timedelta(days=3), "CLT-00321")
-    _tracker(url, handoff_conv, [("user", "Les doublons sont revenus")], now - timedelta(minutes=3), "CLT-00321")
+    write_transcript(url, handoff_conv, [("user", "Les doublons sont revenus")], now - timedelta(minutes=3),
+                     "CLT-00321")
     return {**refs, "handoff_conv": handoff_conv}
 
 
@@ -172,54 +113,7 @@ def seed(stack: Stack) -> Dict[str, Any]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Iterator[Stack]:
     """The numi service alone, with the demo data; a stand-in answers on Rasa's port."""
-    s = Stack(tmp_path_factory.mktemp("stack"), extra_env={"NUMI_ALERTS": "0"})
-    rasa = ThreadingHTTPServer(("127.0.0.1", s.rasa_port), _RasaStandIn)
-    threading.Thread(target=rasa.serve_forever, daemon=True).start()
-    try:
-        s.start(rasa=False)
-        s.seeded = seed(s)
-        yield s
-    finally:
-        s.stop()
-        rasa.shutdown()
-        rasa.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1360, "height": 1000}, locale="fr-FR")
-    pg = context.new_page()
-    errors: List[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    pg.on("dialog", lambda d: errors.append(f"dialog: {d.message}") or d.dismiss())
-    # CSP refusals are console errors; a refused API call (an expected 403) is not a page error
-    pg.on("console", lambda msg: errors.append(msg.text)
-          if msg.type == "error" and not msg.text.startswith("Failed to load resource") else None)
-    yield pg
-    context.close()
-    assert not errors, f"JavaScript errors, CSP refusals or dialogs on the page: {errors}"
-
-
-def shot(pg, name: str, full_page: bool = False) -> Path:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / f"{name}.png"
-    pg.screenshot(path=str(path), full_page=full_page)
-    return path
-
-
-def sign_in(pg, url: str, token: str) -> None:
-    pg.goto(url)
-    pg.locator("#token").fill(token)
-    pg.keyboard.press("Enter")
-    expect(pg.locator("#app")).to_be_visible(timeout=10_000)
+    yield from service_with_stand_in(tmp_path_factory.mktemp("stack"), seed)
 
 
 # --- the tests -----------------------------------------------------------------------------

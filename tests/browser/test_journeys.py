@@ -4,30 +4,12 @@ screenshot in artifacts/screenshots/."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from numi.devstack import ROOT, Stack, http
-
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = ROOT / "artifacts" / "screenshots"
-pytestmark = [pytest.mark.slow, pytest.mark.browser]
-
-if not Path(CHROMIUM).exists():
-    pytest.skip("Debian's chromium is not installed (make setup installs it with apt)", allow_module_level=True)
-try:
-    from playwright.sync_api import expect, sync_playwright
-except ImportError:  # pragma: no cover
-    pytest.skip("playwright is not installed (requirements-dev.txt)", allow_module_level=True)
-if not (ROOT / "web" / "node_modules" / "socket.io-client").exists():
-    pytest.skip("web/node_modules is missing: run make setup (npm ci)", allow_module_level=True)
-
-FLAGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from numi.devstack import Stack, http
+from tests.browser.kit import expect, shot, sign_in
 
 
 @pytest.fixture(scope="module")
@@ -38,45 +20,9 @@ def stack(tmp_path_factory):
     s.stop()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield b
-        b.close()
-
-
 @pytest.fixture
-def page(browser, request):
-    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="fr-FR")
-    pg = context.new_page()
-    errors = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    pg.on("dialog", lambda d: errors.append(f"dialog: {d.message}") or d.dismiss())
-    pg.js_errors = errors
-    yield pg
-    context.close()
-    assert not errors, f"JavaScript errors or dialogs on the page: {errors}"
-
-
-def shot(pg, name: str) -> Path:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / f"{name}.png"
-    pg.screenshot(path=str(path), full_page=False)
-    return path
-
-
-def staff_token(stack, name: str, role: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "numi.cli", "staff", "create", "--name", name, "--role", role],
-                         cwd=ROOT, env=stack.env, capture_output=True, text=True, check=True)
-    return out.stdout.strip().splitlines()[-1]
-
-
-def sign_in(pg, url: str, token: str) -> None:
-    pg.goto(url)
-    pg.locator("#token").fill(token)
-    pg.keyboard.press("Enter")
-    expect(pg.locator("#app")).to_be_visible(timeout=10_000)
+def viewport():
+    return {"width": 1280, "height": 860}
 
 
 def bot_texts(pg) -> str:
@@ -161,7 +107,7 @@ def test_customer_conversation_ends_in_a_ticket(stack, page):
 
 
 def test_hotliner_walks_a_playbook_by_keyboard(stack, page):
-    token = staff_token(stack, "Camille", "hotliner")
+    token = stack.staff_token("Camille", "hotliner")
     sign_in(page, f"{stack.numi}/console/prompteur", token)
     kb = page.keyboard
     expect(page.locator("#call-customer")).to_be_focused()
@@ -205,7 +151,7 @@ def test_hotliner_walks_a_playbook_by_keyboard(stack, page):
 
 
 def test_level2_takeover_reaches_the_customer_live(stack, browser, page):
-    token = staff_token(stack, "Karim", "level2")
+    token = stack.staff_token("Karim", "level2")
     open_chat(page, f"{stack.numi}/")
     say(page, "au secours, un rançongiciel chiffre tous mes fichiers et demande une rançon")
     for _ in range(8):  # follow the playbook until the handoff
@@ -271,7 +217,7 @@ def test_level2_takeover_reaches_the_customer_live(stack, browser, page):
 
 
 def test_trainer_replays_a_story_and_takes_a_quiz(stack, page):
-    token = staff_token(stack, "Irene", "trainer")
+    token = stack.staff_token("Irene", "trainer")
     sign_in(page, f"{stack.numi}/console/formation", token)
     stories = page.locator("#story-list li")
     expect(stories.first).to_be_visible(timeout=20_000)
@@ -301,7 +247,7 @@ def test_trainer_replays_a_story_and_takes_a_quiz(stack, page):
 
 
 def test_staff_pages_respect_roles(stack, page):
-    token = staff_token(stack, "Hugo", "hotliner")
+    token = stack.staff_token("Hugo", "hotliner")
     page.goto(f"{stack.numi}/console/formation")
     expect(page.locator("#sign-in")).to_be_visible()
     expect(page.locator("#app")).to_be_hidden()

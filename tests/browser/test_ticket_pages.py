@@ -7,62 +7,20 @@ Only the numi service runs (`Stack.start(rasa=False)`, demo data on), with a sta
 port. Screenshots go to artifacts/screenshots/ (copied to docs/screenshots/ for the README)."""
 from __future__ import annotations
 
-import json
 import re
-import threading
 import time
-from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from numi.clock import utcnow
 from numi.db import make_engine
 from numi.db import models as m
-from numi.devstack import ROOT, Stack, http, signed_conversation
-
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = ROOT / "artifacts" / "screenshots"
-pytestmark = [pytest.mark.slow, pytest.mark.browser]
-
-if not Path(CHROMIUM).exists():
-    pytest.skip("Debian's chromium is not installed (make setup installs it with apt)", allow_module_level=True)
-try:
-    from playwright.sync_api import expect, sync_playwright
-except ImportError:  # pragma: no cover
-    pytest.skip("playwright is not installed (requirements-dev.txt)", allow_module_level=True)
-
-FLAGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-HOSTILE = "<script>document.title='pwned'</script><img src=x onerror=alert(1)> {{7*7}}"
-
-
-class _RasaStandIn(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-        self.rfile.read(int(self.headers.get("content-length") or 0))
-        body = b'{"messages": []}'
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-def _ticket(s: Session, customer_id: Any, subject: str, created: datetime, status: str = "in_progress",
-            queue: Any = None, priority: Any = "normal", conversation_id: Any = None) -> m.Ticket:
-    t = m.Ticket(customer_id=customer_id, scenario="tech_support", subject=subject, status=status, queue=queue,
-                 priority=priority, conversation_id=conversation_id, created_at=created, updated_at=created, data={})
-    s.add(t)
-    s.flush()
-    s.add(m.TicketEvent(ticket_number=t.number, at=created, actor="hotliner:Camille", event="created", to_status="new"))
-    return t
+from numi.devstack import Stack, http, signed_conversation
+from tests.browser.kit import HOSTILE, add_ticket, expect, service_with_stand_in, shot, sign_in, write_transcript
 
 
 def seed(stack: Stack) -> Dict[str, Any]:
@@ -87,84 +45,26 @@ def seed(stack: Stack) -> Dict[str, Any]:
                             event="call_summary", details={"situation": "Doublons après la migration IMAP",
                                                            "actions": "Paramètres IMAP vérifiés avec le client",
                                                            "resolution": "À tester par le client"}))
-        level2 = _ticket(s, "CLT-00321", "E-mails en double après la migration", now - timedelta(days=4),
+        level2 = add_ticket(s, "CLT-00321", "E-mails en double après la migration", now - timedelta(days=4),
                          status="escalated", queue="level2", priority="high", conversation_id=chat)
-        _ticket(s, "CLT-00324", "Imprimante réseau introuvable", now - timedelta(days=3), queue="level2")
-        _ticket(s, "CLT-00326", "Sauvegarde des photos", now - timedelta(days=9), status="closed", queue="level2")
-        _ticket(s, None, "Demande sans client " + HOSTILE, now - timedelta(days=2), queue="cs", priority=None)
+        add_ticket(s, "CLT-00324", "Imprimante réseau introuvable", now - timedelta(days=3), queue="level2")
+        add_ticket(s, "CLT-00326", "Sauvegarde des photos", now - timedelta(days=9), status="closed", queue="level2")
+        add_ticket(s, None, "Demande sans client " + HOSTILE, now - timedelta(days=2), queue="cs", priority=None)
         s.add(m.TicketEvent(ticket_number=level2.number, at=now - timedelta(days=3), actor="système:e-mail",
                             event="email_failing", reason="l'adresse paul.martin@example.fr est en échec",
                             details={"channel": "email", "address": "paul.martin@example.fr", "mail_id": 7}))
         refs = {"level2": level2.ref}
     engine.dispose()
-    tracker = sa.create_engine(stack.env["NUMI_TRACKER_URL"])
-    start = (now - timedelta(days=4) - datetime(1970, 1, 1)).total_seconds()
-    with tracker.begin() as conn:
-        conn.execute(sa.text("CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-                             "sender_id VARCHAR(255) NOT NULL, type_name VARCHAR(255) NOT NULL, timestamp FLOAT, "
-                             "intent_name VARCHAR(255), action_name VARCHAR(255), data TEXT)"))
-        for k, (kind, text) in enumerate([("user", "Mes e-mails arrivent en double " + HOSTILE),
-                                          ("bot", "Avez-vous vérifié les paramètres IMAP ?"),
-                                          ("agent", "Karim : je passe votre demande au niveau 2")]):
-            event: Dict[str, Any] = {"event": "user" if kind == "user" else "bot", "timestamp": start + 20 * k,
-                                     "text": text, "metadata": {"numi": {"mode": "customer"}} if kind == "user" else
-                                     ({"numi": {"from": "agent", "author": "Karim"}} if kind == "agent" else {})}
-            conn.execute(sa.text("INSERT INTO events (sender_id, type_name, timestamp, data) VALUES (:s, :t, :ts, :d)"),
-                         {"s": chat, "t": event["event"], "ts": event["timestamp"], "d": json.dumps(event)})
-    tracker.dispose()
+    write_transcript(stack.env["NUMI_TRACKER_URL"], chat, [("user", "Mes e-mails arrivent en double " + HOSTILE),
+                                                          ("bot", "Avez-vous vérifié les paramètres IMAP ?"),
+                                                          ("agent", "Karim : je passe votre demande au niveau 2")],
+                     now - timedelta(days=4))
     return refs
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Iterator[Stack]:
-    s = Stack(tmp_path_factory.mktemp("stack"), extra_env={"NUMI_ALERTS": "0"})
-    rasa = ThreadingHTTPServer(("127.0.0.1", s.rasa_port), _RasaStandIn)
-    threading.Thread(target=rasa.serve_forever, daemon=True).start()
-    try:
-        s.start(rasa=False)
-        s.seeded = seed(s)
-        yield s
-    finally:
-        s.stop()
-        rasa.shutdown()
-        rasa.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1360, "height": 1000}, locale="fr-FR")
-    pg = context.new_page()
-    errors: List[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    pg.on("dialog", lambda d: errors.append(f"dialog: {d.message}") or d.dismiss())
-    # CSP refusals are console errors; a refused API call (an expected 409) is not a page error
-    pg.on("console", lambda msg: errors.append(msg.text)
-          if msg.type == "error" and not msg.text.startswith("Failed to load resource") else None)
-    yield pg
-    context.close()
-    assert not errors, f"JavaScript errors, CSP refusals or dialogs on the page: {errors}"
-
-
-def shot(pg, name: str, full_page: bool = False) -> Path:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    path = SHOTS / f"{name}.png"
-    pg.screenshot(path=str(path), full_page=full_page)
-    return path
-
-
-def sign_in(pg, url: str, token: str) -> None:
-    pg.goto(url)
-    pg.locator("#token").fill(token)
-    pg.keyboard.press("Enter")
-    expect(pg.locator("#app")).to_be_visible(timeout=10_000)
+    yield from service_with_stand_in(tmp_path_factory.mktemp("stack"), seed)
 
 
 def options(pg, select: str) -> List[str]:
