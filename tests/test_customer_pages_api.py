@@ -184,13 +184,20 @@ async def test_out_of_scope_unknown_and_erased_customers(service: Service, path)
     assert (await service.call("GET", path.format("CLT-00326"), role="admin"))[0] == 404
 
 
-async def test_the_email_failing_flag_is_passed_through_when_the_record_has_it(service: Service):
-    """`email_failing` (after a bounce) comes with the customer's JSON of customers.py; the file
-    carries that JSON as it is, so the flag is there exactly when that JSON has it."""
-    body = (await service.call("GET", "/api/customers/CLT-00321", role="admin"))[1]
-    crm_side = (await service.call("PUT", "/api/customers/CLT-00321", {"first_name": "Paul", "last_name": "Martin"},
-                                   role="admin"))[1]
-    assert ("email_failing" in body["customer"]) == ("email_failing" in crm_side)
+async def test_the_email_failing_flag_shows_until_the_address_changes(service: Service):
+    """A bounce marks the address failing: the customer's file says so; the same address written
+    again (another case) keeps the mark, a new address clears it."""
+    before = (await service.call("GET", "/api/customers/CLT-00321", role="admin"))[1]
+    assert before["customer"]["email_failing"] is False
+    with service.services.sessions() as s, s.begin():
+        paul = s.get(m.Customer, "CLT-00321")
+        paul.email_failing_at, address = utcnow(), paul.email
+    body = (await service.call("GET", "/api/customers/CLT-00321", role="hotliner"))[1]
+    assert body["customer"]["email_failing"] is True
+    same = {"first_name": "Paul", "last_name": "Martin", "email": address.upper()}
+    assert (await service.call("PUT", "/api/customers/CLT-00321", same, role="admin"))[1]["email_failing"] is True
+    new = dict(same, email="paul.martin@nouveau.example.fr")
+    assert (await service.call("PUT", "/api/customers/CLT-00321", new, role="admin"))[1]["email_failing"] is False
 
 
 # --- continuity (seed 003) -----------------------------------------------------------------

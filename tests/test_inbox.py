@@ -299,6 +299,16 @@ def test_a_bounce_marks_the_address_failing_and_the_next_reminder_goes_by_sms(se
     assert [a.channel for a in done if a.ticket_id == f"TK-{number:05d}"] == ["sms"]
 
 
+def test_the_address_works_again_when_she_writes_from_it(services, deps, waiting):
+    number, mid, _ = waiting
+    receive(deps, _bounce_of(mid, CUSTOMER), "imap")
+    receive(deps, reply_to(mid, "Je n'ai pas encore pu tester, je le fais demain."), "imap")
+    with services.sessions() as s:
+        assert s.get(m.Customer, "CLT-09001").email_failing_at is None  # a person wrote from it
+        row = s.scalars(select(m.InboundMail).where(m.InboundMail.kind == "reply")).one()
+        assert row.notes["address_works_again"] == "CLT-09001"
+
+
 def test_a_mailing_list_is_recorded_never_answered(services, deps):
     result = receive(deps, reply_to(None, "Notre lettre d'information de décembre", subject="Les nouveautés",
                                     sender="lettre@exemple.org", List_Id="<news.exemple.org>",

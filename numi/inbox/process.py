@@ -151,6 +151,7 @@ def _handle(deps: Deps, s: Session, mail: mailparse.Parsed, raw: bytes, source: 
             _record_in(s, ticket, mail, row, now)
         result.ticket = ticket.ref if ticket else None
         return result
+    _address_works(s, mail.sender, row)
     if ticket is None:
         ticket = _triage(deps, s, mail, row, now)
         row.kind, row.ticket_number = "new", ticket.number
@@ -236,6 +237,16 @@ def _bounced(s: Session, settings: Settings, mail: mailparse.Parsed, ticket: Opt
                            reason=wording.text("ticket_history.email_bounced", address=address),
                            details={"channel": "email", "address": address, "mail_id": row.id})
     row.notes = dict(row.notes or {}, failing=failing)
+
+
+def _address_works(s: Session, sender: str, row: m.InboundMail) -> None:
+    """A person writing from an address that bounced: it works again, e-mail reminders resume."""
+    if not sender:
+        return
+    for customer in s.scalars(select(m.Customer).where(func.lower(m.Customer.email) == sender,
+                                                       m.Customer.email_failing_at.is_not(None))):
+        customer.email_failing_at = None
+        row.notes = dict(row.notes or {}, address_works_again=customer.id)
 
 
 # -- a person's reply on a ticket --------------------------------------------------------------

@@ -29,7 +29,8 @@ CUSTOMER_FIELDS = ("first_name", "last_name", "email", "phone", "segment", "peri
 
 
 def customer_json(c: m.Customer) -> Dict[str, Any]:
-    return {"id": c.id, **{f: getattr(c, f) for f in CUSTOMER_FIELDS}, "created_at": m.as_iso(c.created_at)}
+    return {"id": c.id, **{f: getattr(c, f) for f in CUSTOMER_FIELDS}, "created_at": m.as_iso(c.created_at),
+            "email_failing": c.email_failing_at is not None}  # a bounce came back from the address
 
 
 @bp.put("/customers/<customer_id>")
@@ -46,6 +47,8 @@ async def put_customer(request: Request, customer_id: str) -> response.HTTPRespo
     if created:
         customer = m.Customer(id=customer_id, created_at=utcnow())
         request.ctx.db.add(customer)
+    if "email" in body.__fields_set__ and (body.email or "").lower() != (customer.email or "").lower():
+        customer.email_failing_at = None  # a new address: not known to bounce
     for field in body.__fields_set__ | {"first_name", "last_name"}:
         if getattr(body, field) is not None or field in NULLABLE:  # segment and perimeter have defaults
             setattr(customer, field, getattr(body, field))
