@@ -36,3 +36,7 @@ PRIORITIES: Tuple[str, ...] = ("urgent", "high", "normal")
 # templates/web/texts.yml). Every step but the last contacts the customer.
 REMINDER_KINDS: Tuple[str, ...] = ("gentle", "followup", "firm", "call", "close")
 REMINDER_CONTACTS: Tuple[str, ...] = REMINDER_KINDS[:-1]
+# What a hotliner records once a call of the call list is made (POST /api/calls/<id>/outcome);
+# their labels are `queues.call_outcomes` of templates/web/texts.yml. An unanswered reminder
+# call sends 001's « ou SMS » (numi/reminders/calls.py).
+CALL_OUTCOMES: Tuple[str, ...] = ("reached", "no_answer", "wrong_number")

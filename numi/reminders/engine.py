@@ -61,11 +61,22 @@ def period_key(ticket: m.Ticket) -> str:
     return f"reminder:{ticket.number}:{ticket.waiting_since.isoformat(timespec='seconds')}:"
 
 
-def done_steps(session: Session, ticket: m.Ticket) -> List[DoneStep]:
-    rows = session.scalars(select(m.OutboxMessage).where(
+# The SMS a hotliner's unanswered reminder call sends (numi/reminders/calls.py): its key is the
+# call step's key with this suffix, so it is part of that step, never a step of its own.
+CALL_SMS_SUFFIX = ":sms"
+
+
+def step_rows(session: Session, ticket: m.Ticket) -> List[m.OutboxMessage]:
+    """The outbox rows of the ticket's current waiting period, one per step done, in order
+    (the SMS after an unanswered call belongs to the call's step: left out)."""
+    return list(session.scalars(select(m.OutboxMessage).where(
         m.OutboxMessage.ticket_number == ticket.number,
-        m.OutboxMessage.key.like(period_key(ticket) + "%")).order_by(m.OutboxMessage.id))
-    return [DoneStep(kind=r.kind, on=r.due_on) for r in rows]
+        m.OutboxMessage.key.like(period_key(ticket) + "%"),
+        ~m.OutboxMessage.key.like("%" + CALL_SMS_SUFFIX)).order_by(m.OutboxMessage.id)))
+
+
+def done_steps(session: Session, ticket: m.Ticket) -> List[DoneStep]:
+    return [DoneStep(kind=r.kind, on=r.due_on) for r in step_rows(session, ticket)]
 
 
 def _channel(step: Step, customer: Optional[m.Customer]) -> str:
@@ -124,7 +135,7 @@ def next_due(session: Session, policy: Policy, ticket: m.Ticket, tz: str) -> Opt
     return planned.due
 
 
-def _send_time(settings, now: datetime, window) -> Optional[datetime]:
+def send_time(settings, now: datetime, window) -> Optional[datetime]:
     """None to send now; else the naive-UTC moment the send window opens (no mail at night)."""
     local_now = to_local(now, settings.timezone).replace(tzinfo=None)
     start = datetime.combine(local_now.date(), window[0])
@@ -181,7 +192,7 @@ def execute(session: Session, settings, policy: Policy, ticket: m.Ticket, action
     key = f"{period_key(ticket)}{action.step}:{action.kind}"
     customer = session.get(m.Customer, ticket.customer_id) if ticket.customer_id else None
     ctx = context(session, ticket, today, settings.timezone, settings.hotline_phone)
-    not_before = _send_time(settings, now, policy.send_window)
+    not_before = send_time(settings, now, policy.send_window)
     actor = wording.text("ticket_history.actors.reminders")
     if action.channel == "call":  # a call step, or an e-mail step to an address that bounced, without SMS
         subject, body = outbox.render_mail("reminder_call", ctx)

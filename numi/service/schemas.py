@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Literal, Optional, Union
 from pydantic import BaseModel, StrictBool, conint, constr, validator
 
 from numi.tickets.lifecycle import CLOSE_REASONS, PRIORITIES, QUEUES, STATUSES, WAITING_REASONS
+from numi.vocab import CALL_OUTCOMES
 
 CUSTOMER_ID = r"^[A-Z0-9-]{1,16}$"
 TICKET_ID = r"^TK-\d{1,9}$"
@@ -47,6 +48,7 @@ if TYPE_CHECKING:  # to the type checker they are plain str and int; pydantic ch
     PageSize = int
     Offset = int
     ClientId = str
+    CallNote = str
 else:
     Token = constr(strict=True, min_length=1, max_length=4096)
     Text = constr(strict=True, max_length=4000)
@@ -77,11 +79,13 @@ else:
     PageSize = conint(ge=1, le=500)
     Offset = conint(ge=0, le=1_000_000)
     ClientId = constr(strict=True, regex=r"^[A-Za-z0-9_-]{1,64}$")
+    CallNote = constr(strict=True, max_length=2000)
 Priority = Literal[PRIORITIES]  # type: ignore[valid-type]
 Queue = Literal[QUEUES]  # type: ignore[valid-type]
 Status = Literal[STATUSES]  # type: ignore[valid-type]
 WaitingReason = Literal[WAITING_REASONS]  # type: ignore[valid-type]
 CloseReason = Literal[CLOSE_REASONS]  # type: ignore[valid-type]
+CallOutcome = Literal[CALL_OUTCOMES]  # type: ignore[valid-type]
 
 
 class Body(BaseModel):
@@ -192,6 +196,13 @@ class AgentMessage(Body):
 class HandoffEnd(Body):
     close_reason: Optional[CloseReason] = None
     note: Optional[Text] = None
+
+
+# --- the call list ------------------------------------------------------------
+class CallOutcomeBody(Body):
+    """`POST /api/calls/<id>/outcome`: how the call went (who made it is the token's staff member)."""
+    outcome: CallOutcome
+    note: Optional[CallNote] = None
 
 
 # --- prompter ---------------------------------------------------------------

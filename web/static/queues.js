@@ -101,9 +101,40 @@
     return r;
   }
 
+  // the calls tab: each call with the customer's phone number, then how it went (the outcomes the
+  // API lists, labelled by texts.yml; « Pas de réponse » on a reminder call sends 001's SMS), then the list again
+  const CALL_COLUMNS = ["label", "ticket", "customer", "phone", "reason", "due", "outcome"];
+  function cell(value) { return el("td", {}, value === null || value === undefined || value === "" ? "—" : String(value)); }
+  function phoneCell(phone) {
+    return phone ? el("td", {}, el("a", { href: "tel:" + String(phone).replace(/[^0-9+]/g, "") }, String(phone))) : cell(null);
+  }
+  async function recordCall(c, outcome, buttons) {
+    const status = $("calls-status");
+    buttons.forEach(function (b) { b.disabled = true; });
+    const r = await N.api("POST", "/api/calls/" + encodeURIComponent(c.id) + "/outcome", { outcome: outcome });
+    if (!r.ok) {
+      status.textContent = r.body && r.body.error || N.T.console.error;
+      buttons.forEach(function (b) { b.disabled = false; });
+      return;
+    }
+    status.textContent = r.body.sms_sent ? Q.call_sms_sent : Q.call_recorded;
+    loadCalls();
+  }
   async function loadCalls() {
     const r = await N.api("GET", "/api/calls");
-    if (r.ok) table("calls", ["", "ticket", "client", "motif", "échéance"], r.body.calls.map(function (c) { return [c.label, c.ticket_id, c.customer_id, c.reason, c.due]; }));
+    const t = N.clear($("calls"));
+    if (!r.ok) { $("calls-status").textContent = r.body && r.body.error || N.T.console.error; return; }
+    t.appendChild(row(CALL_COLUMNS.map(function (k) { return Q.calls_headers[k]; }), true));
+    if (!r.body.calls.length) t.appendChild(el("tr", {}, el("td", { colspan: CALL_COLUMNS.length, class: "muted" }, Q.calls_empty)));
+    r.body.calls.forEach(function (c) {
+      const buttons = r.body.outcomes.map(function (outcome) {
+        return el("button", { type: "button", "data-outcome": outcome,
+                              onclick: function () { recordCall(c, outcome, buttons); } }, Q.call_outcomes[outcome] || outcome);
+      });
+      t.appendChild(el("tr", { "data-call": c.id, class: c.urgent ? "call urgent" : "call" },
+        cell(c.label), cell(c.ticket_id), cell(c.customer_id), phoneCell(c.phone),
+        cell(Q.call_reasons[c.reason] || c.reason), cell(c.due), el("td", {}, el("div", { class: "call-outcomes" }, ...buttons))));
+    });
   }
   async function loadCallbacks() {
     const r = await N.api("GET", "/api/callbacks");

@@ -135,6 +135,10 @@
         parts.push(el("p", {}, (DATA.reminder_steps[d.kind] || d.kind || "") + (d.channel ? " · " + (T.channels[d.channel] || d.channel) : "") +
                                (d.day !== undefined ? " · " + T.day + d.day : "")));
         break;
+      case "call_outcome":
+        parts.push(el("p", {}, Q.call_outcomes[d.outcome] || d.outcome || ""));
+        parts.push(quote(d.note, "note-internal"));
+        break;
       case "call_summary": {
         const dl = el("dl", { class: "packet" });
         pairs(dl, ["situation", "actions", "resolution"].map(function (k) { return [K.summary[k], d[k] ? String(d[k]) : null]; }));
@@ -156,7 +160,7 @@
     const d = e.details || {};
     if (d.channel === "email" || e.event.startsWith("email")) return "email";
     if (d.channel === "chat" || e.event === "agent_message") return "chat";
-    if (e.event === "call_summary" || e.event === "call_scheduled") return "phone";
+    if (e.event === "call_summary" || e.event === "call_scheduled" || e.event === "call_outcome") return "phone";
     return null;
   }
 
