@@ -1,5 +1,6 @@
-"""The browser tests (Debian's Chromium driven by Playwright): one Chromium for the whole run, a
-fresh context per test that fails the test on any JavaScript error, CSP refusal or dialog."""
+"""The browser tests (Debian's Chromium driven by Playwright): one Chromium per module (Playwright's
+sync API holds an event loop while it runs: it must stop before the asyncio tests), and a fresh
+context per test that fails the test on any JavaScript error, CSP refusal or dialog."""
 from __future__ import annotations
 
 from typing import Any, Iterator, List
@@ -19,7 +20,7 @@ def pytest_collection_modifyitems(config: Any, items: List[Any]) -> None:
                 item.add_marker(pytest.mark.skip(reason=why))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     with kit.sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=kit.CHROMIUM, args=kit.FLAGS, headless=True)

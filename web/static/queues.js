@@ -103,7 +103,7 @@
 
   // the calls tab: each call with the customer's phone number, then how it went (the outcomes the
   // API lists, labelled by texts.yml; « Pas de réponse » on a reminder call sends 001's SMS), then the list again
-  const CALL_COLUMNS = ["label", "ticket", "customer", "phone", "reason", "due", "outcome"];
+  const CALL_COLUMNS = ["label", "ticket", "customer", "subject", "phone", "reason", "due", "outcome"];
   function cell(value) { return el("td", {}, value === null || value === undefined || value === "" ? "—" : String(value)); }
   function phoneCell(phone) {
     return phone ? el("td", {}, el("a", { href: "tel:" + String(phone).replace(/[^0-9+]/g, "") }, String(phone))) : cell(null);
@@ -132,13 +132,15 @@
                               onclick: function () { recordCall(c, outcome, buttons); } }, Q.call_outcomes[outcome] || outcome);
       });
       t.appendChild(el("tr", { "data-call": c.id, class: c.urgent ? "call urgent" : "call" },
-        cell(c.label), cell(c.ticket_id), cell(c.customer_id), phoneCell(c.phone),
+        cell(c.label), cell(c.ticket_id), cell(c.customer_name ? c.customer_name + " (" + c.customer_id + ")" : c.customer_id),
+        cell(c.subject), phoneCell(c.phone),
         cell(Q.call_reasons[c.reason] || c.reason), cell(c.due), el("td", {}, el("div", { class: "call-outcomes" }, ...buttons))));
     });
   }
   async function loadCallbacks() {
     const r = await N.api("GET", "/api/callbacks");
-    if (r.ok) table("callbacks", ["quand", "client", "téléphone", "objet", "ticket"], r.body.callbacks.map(function (c) { return [c.when_fr, c.customer_id, c.phone, c.subject, c.ticket_id]; }));
+    const columns = ["when", "customer", "phone", "subject", "ticket"].map(function (k) { return Q.callbacks_headers[k]; });
+    if (r.ok) table("callbacks", columns, r.body.callbacks.map(function (c) { return [c.when_fr, c.customer_id, c.phone, c.subject, c.ticket_id]; }));
   }
   async function loadDaily() {
     const r = await N.api("GET", "/api/reminders/daily");

@@ -14,6 +14,7 @@ from numi.db import models as m
 from numi.reminders import calls as call_outcomes
 from numi.reminders import dashboard
 from numi.service import schemas
+from numi.tickets.desk import display_name
 from numi.service.http import bad, body_of, commit_then_deliver, message, require
 from numi.vocab import CALL_OUTCOMES, PHONE
 
@@ -26,14 +27,17 @@ async def call_list(request: Request) -> response.HTTPResponse:
     """The calls still to make, the urgent ones first, each with the customer's phone number, and
     the outcomes a call may have (in the order the console offers them)."""
     rows = request.ctx.db.execute(
-        select(m.CallTask, m.Customer.phone).outerjoin(m.Customer, m.Customer.id == m.CallTask.customer_id)
+        select(m.CallTask, m.Customer.phone, m.Customer.first_name, m.Customer.last_name, m.Ticket.subject)
+        .outerjoin(m.Customer, m.Customer.id == m.CallTask.customer_id)
+        .outerjoin(m.Ticket, m.Ticket.number == m.CallTask.ticket_number)
         .where(m.CallTask.done_at.is_(None)).order_by(m.CallTask.urgent.desc(), m.CallTask.due_on, m.CallTask.id))
     buttons = dashboard.words()["buttons"]
     return response.json({"outcomes": list(CALL_OUTCOMES), "calls": [
         {"id": c.id, "ticket_id": m.ticket_ref(c.ticket_number) if c.ticket_number else None,
-         "customer_id": c.customer_id, "phone": phone, "reason": c.reason, "urgent": c.urgent,
+         "customer_id": c.customer_id, "customer_name": display_name(first, last) if c.customer_id else None,
+         "subject": subject, "phone": phone, "reason": c.reason, "urgent": c.urgent,
          "due": c.due_on.isoformat(), "label": buttons["call_now"] if c.urgent else buttons["call"],
-         "script": c.script} for c, phone in rows]})
+         "script": c.script} for c, phone, first, last, subject in rows]})
 
 
 @bp.post("/calls/<call_id>/outcome")
