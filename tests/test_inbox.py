@@ -169,6 +169,9 @@ def test_a_resolved_reply_closes_the_ticket_and_is_answered_in_thread(services, 
     assert f"[TK-{number:05d}]" in answer.subject and answer.recipient == CUSTOMER
     assert "clôture" in answer.body and f"TK-{number:05d}" in answer.body
     assert [e.event for e in ticket.history].count("email_out") == 1
+    entries = m.ticket_json(ticket)["history"]  # as GET /api/tickets/<id> gives it: the contract's two fields
+    assert {(h.get("channel"), h.get("direction")) for h in entries if h["event"].startswith("email_")} == {
+        ("email", "in"), ("email", "out")}
     with services.sessions() as s:
         kept = s.scalars(select(m.InboundMail)).one()
         assert kept.raw == raw  # the original is kept whole

@@ -216,5 +216,8 @@ def test_the_numi_service_receives_mail_when_configured(tmp_path, world):
             [security["id"], printer["id"]])
         assert all(a["Auto-Submitted"] == "auto-generated" and a["To"] == her for a in acks)
         assert all(b"\\Seen" in flags for flags in world.flags("support"))  # fetched by the service's poller
+        status, ticket = http("GET", f"{stack.numi}/api/tickets/{printer['id']}", token=stack.admin_token)
+        assert status == 200 and {(h.get("channel"), h.get("direction")) for h in ticket["history"]} >= {
+            ("email", "in"), ("email", "out")}  # the contract's history entries
     finally:
         stack.stop()

@@ -410,6 +410,9 @@ def ticket_json(ticket: Ticket, with_history: bool = True) -> Dict[str, Any]:
     return body
 
 
+HISTORY_TOP_LEVEL = ("channel", "direction")  # the contract: an e-mail entry says "channel" and "direction"
+
+
 def history_json(events: List[TicketEvent]) -> List[Dict[str, Any]]:
     return [
         {
@@ -419,6 +422,7 @@ def history_json(events: List[TicketEvent]) -> List[Dict[str, Any]]:
             "from": e.from_status,
             "to": e.to_status,
             "reason": e.reason,
+            **{k: e.details[k] for k in HISTORY_TOP_LEVEL if e.details and k in e.details},
             **({"details": e.details} if e.details else {}),
         }
         for e in events
