@@ -66,11 +66,18 @@ def test_an_unanswered_reminder_call_sends_the_sms_once(stack, page):
     expect(row).to_contain_text("<script>document.title='pwned'</script>")  # her subject, as text
     assert page.title() != "pwned"
     shot(page, "call_list")
+    row.locator("input.call-note").fill("répondeur, message laissé " + HOSTILE)
     row.locator("button[data-outcome='no_answer']").click()
     expect(page.locator("#calls-status")).to_contain_text("SMS")
     expect(page.locator("#calls tr[data-call]", has_text=ref)).to_have_count(0)
     (sms,) = sms_rows(stack, stack.seeded["number"])
     assert sms.key.endswith("1:call:sms") and sms.recipient == "07 81 22 33 44"
+    db = sa.create_engine(stack.env["NUMI_DATABASE_URL"])
+    with db.connect() as conn:
+        (outcome,) = conn.execute(sa.text("SELECT outcome FROM call_tasks WHERE ticket_number = :n"),
+                                  {"n": stack.seeded["number"]}).one()
+    db.dispose()
+    assert outcome == "no_answer: répondeur, message laissé " + HOSTILE  # the hotliner's note, as typed
 
     page.locator("#tab-callbacks").click()
     expect(page.locator("#callbacks th").first).to_have_text("Quand")

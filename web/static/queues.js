@@ -108,10 +108,12 @@
   function phoneCell(phone) {
     return phone ? el("td", {}, el("a", { href: "tel:" + String(phone).replace(/[^0-9+]/g, "") }, String(phone))) : cell(null);
   }
-  async function recordCall(c, outcome, buttons) {
+  async function recordCall(c, outcome, buttons, note) {
     const status = $("calls-status");
     buttons.forEach(function (b) { b.disabled = true; });
-    const r = await N.api("POST", "/api/calls/" + encodeURIComponent(c.id) + "/outcome", { outcome: outcome });
+    const body = { outcome: outcome };
+    if (note.value.trim()) body.note = note.value.trim();
+    const r = await N.api("POST", "/api/calls/" + encodeURIComponent(c.id) + "/outcome", body);
     if (!r.ok) {
       status.textContent = r.body && r.body.error || N.T.console.error;
       buttons.forEach(function (b) { b.disabled = false; });
@@ -127,14 +129,16 @@
     t.appendChild(row(CALL_COLUMNS.map(function (k) { return Q.calls_headers[k]; }), true));
     if (!r.body.calls.length) t.appendChild(el("tr", {}, el("td", { colspan: CALL_COLUMNS.length, class: "muted" }, Q.calls_empty)));
     r.body.calls.forEach(function (c) {
+      const note = el("input", { type: "text", class: "call-note", maxlength: "2000", placeholder: Q.call_note,
+                                 "aria-label": Q.call_note });
       const buttons = r.body.outcomes.map(function (outcome) {
         return el("button", { type: "button", "data-outcome": outcome,
-                              onclick: function () { recordCall(c, outcome, buttons); } }, Q.call_outcomes[outcome] || outcome);
+                              onclick: function () { recordCall(c, outcome, buttons, note); } }, Q.call_outcomes[outcome] || outcome);
       });
       t.appendChild(el("tr", { "data-call": c.id, class: c.urgent ? "call urgent" : "call" },
         cell(c.label), cell(c.ticket_id), cell(c.customer_name ? c.customer_name + " (" + c.customer_id + ")" : c.customer_id),
         cell(c.subject), phoneCell(c.phone),
-        cell(Q.call_reasons[c.reason] || c.reason), cell(c.due), el("td", {}, el("div", { class: "call-outcomes" }, ...buttons))));
+        cell(Q.call_reasons[c.reason] || c.reason), cell(c.due), el("td", {}, note, el("div", { class: "call-outcomes" }, ...buttons))));
     });
   }
   async function loadCallbacks() {
