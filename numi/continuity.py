@@ -15,7 +15,7 @@ caller checked the staff member's right to see the customer and audits the read.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Collection, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import sqlalchemy as sa
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from numi import customer_file, gdpr
 from numi.db import models as m
-from numi.transcript import EVENTS, event_data, numi_meta
+from numi.transcript import EVENTS, event_data, event_time, numi_meta
 
 CHANNELS = ("chat", "email", "phone")
 SPEAKERS = ("customer", "bot", "agent")
@@ -96,13 +96,6 @@ def ticket_interactions(tickets: Iterable[m.Ticket]) -> List[Interaction]:
 
 
 # --- conversations: the tracker store ------------------------------------------------------
-def _utc(timestamp: Any) -> Optional[datetime]:
-    try:
-        return datetime.fromtimestamp(float(timestamp), tz=timezone.utc).replace(tzinfo=None)
-    except (TypeError, ValueError, OverflowError, OSError):
-        return None
-
-
 def has_events(tracker: Optional[Engine]) -> bool:
     try:
         return tracker is not None and sa.inspect(tracker).has_table("events")
@@ -120,7 +113,7 @@ def _last_moments(tracker: Engine, conversations: Sequence[str]) -> Dict[str, da
                                 .where(EVENTS.c.sender_id.in_(chunk), EVENTS.c.type_name.in_(("user", "bot")))
                                 .group_by(EVENTS.c.sender_id))
             for sender, latest in rows:
-                at = _utc(latest)
+                at = event_time(latest)
                 if at is not None:
                     moments[sender] = at
     return moments

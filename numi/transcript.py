@@ -6,7 +6,7 @@ Read from Rasa's tracker store (user and bot events; a human agent's replies are
 marked `metadata.numi.from == "agent"`, the prompter's cards show their script); without a
 tracker store, or before Rasa wrote the conversation, from the messages relayed during its
 handoffs (`handoff_messages`). The caller checked the staff member's right to read it.
-`EVENTS`, `event_data` and `numi_meta` are how numi reads Rasa's events (numi/continuity.py too)."""
+`EVENTS`, `event_data`, `event_time` and `numi_meta` are how numi reads Rasa's events (numi/continuity.py too)."""
 from __future__ import annotations
 
 import json
@@ -40,11 +40,17 @@ def event_data(data: Any) -> Dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _at(timestamp: Any) -> Optional[str]:
+def event_time(timestamp: Any) -> Optional[datetime]:
+    """A tracker event's `timestamp` (seconds) as naive UTC, or None when it is not one."""
     try:
-        return datetime.fromtimestamp(float(timestamp), tz=timezone.utc).replace(tzinfo=None).isoformat()
+        return datetime.fromtimestamp(float(timestamp), tz=timezone.utc).replace(tzinfo=None)
     except (TypeError, ValueError, OverflowError, OSError):
         return None
+
+
+def _at(timestamp: Any) -> Optional[str]:
+    moment = event_time(timestamp)
+    return moment.isoformat() if moment is not None else None
 
 
 def numi_meta(event: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -6,10 +6,7 @@ stand-in answers here as Rasa does)."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
@@ -20,6 +17,7 @@ from numi.clock import utcnow
 from numi.db import models as m
 from numi.devstack import signed_conversation
 from numi.reminders import outbox
+from tests.helpers import rasa_stand_in
 from tests.service_client import SECRET, Service
 
 HOSTILE = "<script>alert('numi')</script> {{7*7}} {% raw %} <img src=x onerror=alert(1)> ' OR 1=1 --"
@@ -78,37 +76,10 @@ def outbox_rows(service: Service, ref: str) -> List[m.OutboxMessage]:
                               .order_by(m.OutboxMessage.id)))
 
 
-class _RasaStandIn(BaseHTTPRequestHandler):
-    """Answers as Rasa's HTTP API does to `tracker/events` and `execute`, and keeps what it got."""
-
-    received: List[Dict[str, Any]] = []
-
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-        body = self.rfile.read(int(self.headers.get("content-length") or 0))
-        type(self).received.append({"path": self.path, "body": json.loads(body or b"null")})
-        answer = b'{"messages": []}'
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def rasa() -> Iterator[type]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    handler = type("Handler", (_RasaStandIn,), {"received": []})
-    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    handler.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
-    yield handler
-    server.shutdown()
-    server.server_close()
+    with rasa_stand_in.serving() as handler:
+        yield handler
 
 
 # --- who may call them ---------------------------------------------------------------------

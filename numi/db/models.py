@@ -43,6 +43,11 @@ def parse_ticket_ref(ref: str) -> Optional[int]:
     return int(digits)
 
 
+def full_name(first: Optional[str], last: Optional[str]) -> Optional[str]:
+    """« Prénom Nom », with what is known of them; None when neither is."""
+    return " ".join(p for p in (first, last) if p) or None
+
+
 class Customer(Base):
     __tablename__ = "customers"
     id = Column(String(16), primary_key=True)  # CLT-00321
@@ -67,7 +72,7 @@ class Customer(Base):
 
     @property
     def display_name(self) -> str:
-        return " ".join(p for p in (self.first_name, self.last_name) if p) or self.id
+        return full_name(self.first_name, self.last_name) or self.id
 
 
 class Subscription(Base):

@@ -104,10 +104,6 @@ def _order(sort: str) -> Tuple[Any, ...]:
     return (m.Ticket.number.desc(),)
 
 
-def display_name(first: Optional[str], last: Optional[str]) -> Optional[str]:
-    return " ".join(p for p in (first, last) if p) or None
-
-
 def list_tickets(session: Session, staff: Mapping[str, str], f: TicketFilter,
                  now: datetime) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
     """(the page of tickets as JSON, with their customer's name; the counts of the filter):
@@ -120,7 +116,7 @@ def list_tickets(session: Session, staff: Mapping[str, str], f: TicketFilter,
     items = []
     for ticket, first, last in rows:
         item = m.ticket_json(ticket, with_history=False)
-        item["customer_name"] = display_name(first, last)
+        item["customer_name"] = m.full_name(first, last)
         item["waiting_for"] = ticket.waiting_for
         items.append(item)
     total = session.scalar(_scoped(select(func.count(m.Ticket.number)), staff, _conditions(f, now))) or 0
@@ -160,7 +156,7 @@ def page_json(session: Session, ticket: m.Ticket, chat: bool) -> Dict[str, Any]:
                                .order_by(m.Handoff.id))
     return {
         "customer": None if customer is None else {
-            "id": customer.id, "name": display_name(customer.first_name, customer.last_name),
+            "id": customer.id, "name": m.full_name(customer.first_name, customer.last_name),
             "email": customer.email, "phone": customer.phone, "segment": customer.segment,
             "email_failing": customer.email_failing_at is not None},
         "waiting_for": ticket.waiting_for,

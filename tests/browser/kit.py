@@ -4,9 +4,7 @@ answering on Rasa's port and chat transcripts written in a tracker store of Rasa
 from __future__ import annotations
 
 import json
-import threading
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
@@ -15,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from numi.db import models as m
 from numi.devstack import ROOT, Stack
+from tests.helpers import rasa_stand_in
 
 try:
     from playwright.sync_api import expect, sync_playwright
@@ -54,35 +53,16 @@ def sign_in(pg: Any, url: str, token: str) -> None:
     expect(pg.locator("#app")).to_be_visible(timeout=10_000)
 
 
-class _RasaStandIn(BaseHTTPRequestHandler):
-    """Answers as Rasa's HTTP API does when told something (a claim, an agent's message)."""
-
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-        self.rfile.read(int(self.headers.get("content-length") or 0))
-        body = b'{"messages": []}'
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 def service_with_stand_in(tmp: Path, seed: Callable[[Stack], Dict[str, Any]]) -> Iterator[Stack]:
     """The numi service alone with the demo data and `seed`'s (as `stack.seeded`); a stand-in on Rasa's port."""
     s = Stack(tmp, extra_env={"NUMI_ALERTS": "0"})
-    rasa = ThreadingHTTPServer(("127.0.0.1", s.rasa_port), _RasaStandIn)
-    threading.Thread(target=rasa.serve_forever, daemon=True).start()
-    try:
-        s.start(rasa=False)
-        s.seeded = seed(s)  # type: ignore[attr-defined]
-        yield s
-    finally:
-        s.stop()
-        rasa.shutdown()
-        rasa.server_close()
+    with rasa_stand_in.serving(s.rasa_port):
+        try:
+            s.start(rasa=False)
+            s.seeded = seed(s)  # type: ignore[attr-defined]
+            yield s
+        finally:
+            s.stop()
 
 
 def write_transcript(url: str, conversation: str, lines: List[Tuple[str, str]], at: datetime,

@@ -34,7 +34,7 @@ class CustomerView:
 
     @property
     def display_name(self) -> str:
-        return " ".join(p for p in (self.first_name, self.last_name) if p)
+        return m.full_name(self.first_name, self.last_name) or ""
 
     @classmethod
     def of(cls, c: Optional[m.Customer]) -> "CustomerView":

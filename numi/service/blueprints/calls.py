@@ -14,7 +14,6 @@ from numi.db import models as m
 from numi.reminders import calls as call_outcomes
 from numi.reminders import dashboard
 from numi.service import schemas
-from numi.tickets.desk import display_name
 from numi.service.http import bad, body_of, commit_then_deliver, message, require
 from numi.vocab import CALL_OUTCOMES, PHONE
 
@@ -34,7 +33,7 @@ async def call_list(request: Request) -> response.HTTPResponse:
     buttons = dashboard.words()["buttons"]
     return response.json({"outcomes": list(CALL_OUTCOMES), "calls": [
         {"id": c.id, "ticket_id": m.ticket_ref(c.ticket_number) if c.ticket_number else None,
-         "customer_id": c.customer_id, "customer_name": display_name(first, last) if c.customer_id else None,
+         "customer_id": c.customer_id, "customer_name": m.full_name(first, last),
          "subject": subject, "phone": phone, "reason": c.reason, "urgent": c.urgent,
          "due": c.due_on.isoformat(), "label": buttons["call_now"] if c.urgent else buttons["call"],
          "script": c.script} for c, phone, first, last, subject in rows]})
