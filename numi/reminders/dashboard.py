@@ -110,7 +110,7 @@ def _facts(session: Session, today: date, tz: str, policy: Policy) -> _Facts:
     reminders: Dict[int, List[m.OutboxMessage]] = {}
     for r in session.scalars(select(m.OutboxMessage).where(
             m.OutboxMessage.key.like("reminder:%"), m.OutboxMessage.kind.in_(REMINDER_CONTACTS),
-            ~m.OutboxMessage.key.like("%" + engine.CALL_SMS_SUFFIX))  # one reminder a step
+            engine.IS_STEP)  # one reminder a step
             .order_by(m.OutboxMessage.id)):
         reminders.setdefault(r.ticket_number, []).append(r)
     replies: Dict[int, List[datetime]] = {}

@@ -64,6 +64,7 @@ def period_key(ticket: m.Ticket) -> str:
 # The SMS a hotliner's unanswered reminder call sends (numi/reminders/calls.py): its key is the
 # call step's key with this suffix, so it is part of that step, never a step of its own.
 CALL_SMS_SUFFIX = ":sms"
+IS_STEP = ~m.OutboxMessage.key.like("%" + CALL_SMS_SUFFIX)  # an outbox row that is a step of its own
 
 
 def step_rows(session: Session, ticket: m.Ticket) -> List[m.OutboxMessage]:
@@ -71,8 +72,7 @@ def step_rows(session: Session, ticket: m.Ticket) -> List[m.OutboxMessage]:
     (the SMS after an unanswered call belongs to the call's step: left out)."""
     return list(session.scalars(select(m.OutboxMessage).where(
         m.OutboxMessage.ticket_number == ticket.number,
-        m.OutboxMessage.key.like(period_key(ticket) + "%"),
-        ~m.OutboxMessage.key.like("%" + CALL_SMS_SUFFIX)).order_by(m.OutboxMessage.id)))
+        m.OutboxMessage.key.like(period_key(ticket) + "%"), IS_STEP).order_by(m.OutboxMessage.id)))
 
 
 def done_steps(session: Session, ticket: m.Ticket) -> List[DoneStep]:
